@@ -1,0 +1,19 @@
+# bias-begets-bias: balanced synthetic people -> word-embedding conditioning -> DDPM -> per-word samples -> audits.
+# This file is a table of contents; helpers live in rules/common.smk, one .smk per stage.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/synthesize.smk"
+include: "rules/manifest.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,95 @@
+# Shared helpers: config validation (before any job runs), paths, target lists, wildcard constraints.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from biasdiff.codeversion import code_version
+from biasdiff.config import validate_config
+from biasdiff.synth.shards import shard_ranges
+
+validate_config(config)
+
+RESULTS = config["results"]
+PROMPTS = list(config["prompts"])
+
+
+wildcard_constraints:
+    prompt="|".join(PROMPTS),
+    shard=r"\d{5}",
+
+
+def results(path):
+    """A path under the results directory."""
+    return f"{RESULTS}/{path}"
+
+
+def shards_of(prompt):
+    """Shard ids of one prompt: 00000, 00001, ... (count / shard_size, rounded up)."""
+    spec = config["prompts"][prompt]
+    return [f"{i:05d}" for i in range(len(shard_ranges(spec["count"], spec["shard_size"])))]
+
+
+def shard_files(wildcards=None):
+    """Every shard of every prompt (input of the manifest)."""
+    return [
+        results(f"synth/{prompt}/shard-{shard}.parquet")
+        for prompt in PROMPTS
+        for shard in shards_of(prompt)
+    ]
+
+
+def shard_params(wildcards):
+    """Exactly what one shard's images depend on: its prompt, its index range, the backend and the seed.
+
+    The prompt's count is deliberately absent: raising it adds shards without rerunning existing ones.
+    """
+    spec = config["prompts"][wildcards.prompt]
+    ranges = shard_ranges(spec["count"], spec["shard_size"])
+    shard = int(wildcards.shard)
+    if shard >= len(ranges):
+        raise ValueError(
+            f"shard {wildcards.shard} of prompt {wildcards.prompt} does not exist; "
+            f"valid: 00000..{len(ranges) - 1:05d}"
+        )
+    start, stop = ranges[shard]
+    synth = config["synthesis"]
+    return {
+        "prompt": wildcards.prompt,
+        "text": spec["text"],
+        "attributes": spec["attributes"],
+        "start": start,
+        "stop": stop,
+        "seed": config["seed"],
+        "backend": synth["backend"],
+        "store_size": synth["store_size"],
+        "settings": synth[synth["backend"]],
+    }
+
+
+def synth_gpus():
+    """GPUs one synthesis job asks for: 1 for the diffusers backend, 0 for the procedural one."""
+    return 1 if config["synthesis"]["backend"] == "diffusers" else 0
+
+
+def manifest_params():
+    """The config slice the manifest depends on (never the synthesis settings: those reach it through the shards)."""
+    return {
+        "seed": config["seed"],
+        "image_size": config["image_size"],
+        "prompts": {
+            name: {"words": spec["words"], "attributes": spec["attributes"]}
+            for name, spec in config["prompts"].items()
+        },
+        "manifest": config["manifest"],
+    }
+
+
+def all_targets():
+    """What `rule all` builds; each stage adds its final artifacts here."""
+    targets = [
+        results("manifest/images.parquet"),
+        results("manifest/images.npy"),
+    ]
+    targets += [results(f"manifest/contact_{prompt}.png") for prompt in PROMPTS]
+    return targets
