@@ -1,0 +1,131 @@
+"""Classifier-free-guided ancestral DDPM and DDIM sampling for a word-conditioned ε-model.
+
+The model is any torch module with the `WordConditionedUNet` call signature
+`model(sample (B, 3, H, W) in [-1, 1], timestep (B,) long, cond (B, D) float) -> eps (B, 3, H, W)`
+(or an object with a `.sample` attribute holding it); the zero row is the null condition. The update steps are the
+diffusers schedulers' own (`DDPMScheduler.step`, `DDIMScheduler.step`); this module only builds the guided ε.
+
+Every image gets its own `torch.Generator` seeded from its own seed, for the initial noise and for every
+ancestral noise draw, so image i is the same whatever the batch size or the number of images requested.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from tqdm.auto import tqdm
+
+from biasdiff.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("ddpm", "ddim")
+
+
+def _eps(output) -> torch.Tensor:
+    """The ε tensor of a model output (plain tensor, diffusers output object with `.sample`, or tuple)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "sample"):
+        return output.sample
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    raise TypeError(f"model returned {type(output).__name__}; expected a tensor or an object with .sample")
+
+
+def guided_eps(model, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """Classifier-free-guided ε̂ = ε̂_u + w (ε̂_c − ε̂_u), with cond and uncond evaluated in ONE forward batch.
+
+    x: (B, C, H, W); t: (B,) long; cond: (B, D) (the null condition is the zero row). Returns (B, C, H, W).
+    """
+    batch = x.shape[0]
+    x_in = torch.cat([x, x], dim=0)
+    t_in = torch.cat([t, t], dim=0)
+    cond_in = torch.cat([cond, torch.zeros_like(cond)], dim=0)
+    eps = _eps(model(x_in, t_in, cond_in))
+    eps_c, eps_u = eps[:batch], eps[batch:]
+    return eps_u + guidance_scale * (eps_c - eps_u)
+
+
+def make_scheduler(base, sampler: str):
+    """The scheduler that runs `sampler` ("ddpm" ancestral or "ddim"), built from the trained model's scheduler config.
+
+    `base` is a diffusers scheduler (or its config dict); the noise schedule (β range, T, prediction type, clipping)
+    carries over unchanged.
+    """
+    config = base.config if hasattr(base, "config") else base
+    if sampler == "ddpm":
+        return DDPMScheduler.from_config(config)
+    if sampler == "ddim":
+        return DDIMScheduler.from_config(config)
+    raise ConfigError(f"config key sample.sampler: {sampler!r} is not one of {list(SAMPLERS)}")
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] -> uint8 (B, H, W, 3), clamped, rounded."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.inference_mode()
+def sample_images(
+    model,
+    scheduler,
+    cond: np.ndarray | torch.Tensor,
+    seeds: Sequence[int],
+    *,
+    image_size: int,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    guidance_scale: float = 3.0,
+    eta: float = 0.0,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    channels: int = 3,
+    progress: bool = True,
+) -> np.ndarray:
+    """Draw one image per seed for one condition vector.
+
+    cond: (D,) word vector (all zeros = the null condition). seeds: one int per image.
+    sampler: "ddpm" = ancestral DDPM over all T training steps (`steps` ignored unless given); "ddim" = DDIM with
+    `steps` steps (eta 0 = deterministic given x_T). Returns uint8 (N, image_size, image_size, channels).
+    """
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"config key sample.sampler: {sampler!r} is not one of {list(SAMPLERS)}")
+    device = torch.device(device)
+    sched = make_scheduler(scheduler, sampler)
+    n_train = sched.config.num_train_timesteps
+    n_steps = n_train if (sampler == "ddpm" and steps is None) else int(steps or 50)
+    if not 1 <= n_steps <= n_train:
+        raise ConfigError(f"config key sample.steps: {n_steps} must be between 1 and {n_train} (the model's T)")
+    sched.set_timesteps(n_steps, device=device)
+    cond = torch.as_tensor(np.asarray(cond, dtype=np.float32)).reshape(1, -1).to(device=device, dtype=dtype)
+    model = model.to(device=device, dtype=dtype).eval()
+
+    out = np.empty((len(seeds), image_size, image_size, channels), dtype=np.uint8)
+    n_batches = -(-len(seeds) // batch_size)
+    bar = tqdm(total=n_batches * len(sched.timesteps), desc=f"{sampler}-{n_steps}", disable=not progress, leave=False)
+    for start in range(0, len(seeds), batch_size):
+        batch_seeds = seeds[start : start + batch_size]
+        gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in batch_seeds]
+        b = len(batch_seeds)
+        shape = (b, channels, image_size, image_size)
+        x = randn_tensor(shape, generator=gens, device=device, dtype=dtype) * sched.init_noise_sigma
+        c = cond.expand(b, -1)
+        for t in sched.timesteps:
+            t_batch = torch.full((b,), int(t), device=device, dtype=torch.long)
+            eps = guided_eps(model, sched.scale_model_input(x, t), t_batch, c, guidance_scale)
+            if sampler == "ddim":
+                x = sched.step(eps, t, x, eta=eta, generator=gens).prev_sample
+            else:
+                x = sched.step(eps, t, x, generator=gens).prev_sample
+            bar.update(1)
+        out[start : start + b] = to_uint8(x)
+    bar.close()
+    return out

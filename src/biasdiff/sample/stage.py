@@ -1,0 +1,150 @@
+"""The sample stage: N guided samples of one conditioning word (or the null condition) from one trained model.
+
+Artifacts of one `{word}` (all written atomically):
+- `{word}.npy`: uint8 (N, H, W, 3), row i = the image drawn from seed `derive_seed(seed, "sample", word, i)`;
+- `{word}.parquet`: one row per image: index, word, seed, sampler, steps, guidance_scale, eta, use_ema, model;
+- `grid_{word}.png`: the first `grid_n` images for humans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from biasdiff.errors import ConfigError, DataError
+from biasdiff.io import save_npy, write_parquet
+from biasdiff.sample.grid import save_grid
+from biasdiff.sample.samplers import sample_images
+from biasdiff.seeds import derive_seed
+
+log = logging.getLogger(__name__)
+
+NULL_WORD = "null"
+TRAIN_RULE = "train_ddpm"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" = CUDA when available, else CPU; anything else is taken as a torch device string."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"config key sample.device: {device!r} requested but CUDA is not available; use auto or cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """"auto" = float16 on CUDA, float32 elsewhere."""
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ConfigError(f"config key sample.dtype: {dtype!r} is not one of {['auto', *DTYPES]}")
+    return DTYPES[dtype]
+
+
+def condition_vector(conditioning: Mapping[str, np.ndarray], word: str) -> np.ndarray:
+    """The (D,) float32 vector of `word`; the zero vector for the null condition. Unknown word -> DataError."""
+    if not conditioning:
+        raise DataError("the conditioning table is empty; rerun the embed stage")
+    if word == NULL_WORD:
+        dim = len(next(iter(conditioning.values())))
+        return np.zeros(dim, dtype=np.float32)
+    if word not in conditioning:
+        raise DataError(
+            f"word {word!r} is not in the conditioning table; valid words: {sorted(conditioning) + [NULL_WORD]}"
+        )
+    return np.asarray(conditioning[word], dtype=np.float32)
+
+
+def image_seeds(seed: int, word: str, n: int) -> list[int]:
+    """One seed per image: derive_seed(seed, "sample", word, i) for i < n (stable when n grows)."""
+    return [derive_seed(seed, "sample", word, i) for i in range(n)]
+
+
+def draw_word(
+    model,
+    scheduler,
+    conditioning: Mapping[str, np.ndarray],
+    word: str,
+    params: Mapping[str, Any],
+    image_size: int,
+    model_name: str = "",
+    progress: bool = True,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Sample `params["n"]` images of `word`. Returns (uint8 (N, H, W, 3), per-image metadata DataFrame)."""
+    vector = condition_vector(conditioning, word)
+    device = resolve_device(params["device"])
+    dtype = resolve_dtype(params.get("dtype", "auto"), device)
+    seeds = image_seeds(params["seed"], word, params["n"])
+    steps = params["steps"] if params["sampler"] == "ddim" else None
+    log.info(
+        "sampling %d images of %r: %s%s, guidance %.2f, %s weights, device %s",
+        len(seeds), word, params["sampler"], f"-{steps}" if steps else "", params["guidance_scale"],
+        "EMA" if params["use_ema"] else "raw", device,
+    )
+    images = sample_images(
+        model, scheduler, vector, seeds, image_size=image_size, sampler=params["sampler"], steps=steps,
+        guidance_scale=params["guidance_scale"], eta=params.get("eta", 0.0), batch_size=params["batch_size"],
+        device=device, dtype=dtype, progress=progress,
+    )
+    meta = pd.DataFrame(
+        {
+            "index": np.arange(len(seeds), dtype=np.int64),
+            "word": word,
+            "seed": np.asarray(seeds, dtype=np.int64),
+            "sampler": params["sampler"],
+            "steps": np.int64(steps if steps else scheduler.config.num_train_timesteps),
+            "guidance_scale": float(params["guidance_scale"]),
+            "eta": float(params.get("eta", 0.0)) if params["sampler"] == "ddim" else 1.0,
+            "use_ema": bool(params["use_ema"]),
+            "model": model_name,
+        }
+    )
+    return images, meta
+
+
+def check_model_dir(model_dir: str | os.PathLike, use_ema: bool) -> Path:
+    """A model directory must hold the weights the sampler asks for; else a DataError naming the rule that makes it."""
+    model_dir = Path(model_dir)
+    weights = model_dir / ("unet_ema" if use_ema else "unet")
+    if not weights.is_dir():
+        what = "does not exist" if not model_dir.is_dir() else f"has no {weights.name}/ weights"
+        raise DataError(
+            f"model directory {model_dir} {what}; it is made by the training rule {TRAIN_RULE} "
+            f"(run: snakemake --until {TRAIN_RULE})"
+        )
+    return model_dir
+
+
+def sample_word(
+    model_dir: str | os.PathLike,
+    conditioning_path: str | os.PathLike,
+    word: str,
+    images_path: str | os.PathLike,
+    meta_path: str | os.PathLike,
+    grid_path: str | os.PathLike,
+    params: Mapping[str, Any],
+    image_size: int,
+) -> None:
+    """Stage entry point: load the model and the conditioning table, draw `word`, write the three artifacts."""
+    from biasdiff.embed import load_conditioning
+    from biasdiff.train.model import load_model_dir
+
+    model_dir = check_model_dir(model_dir, params["use_ema"])
+    conditioning = load_conditioning(conditioning_path)
+    condition_vector(conditioning, word)  # fail on a bad word before loading the model
+    device = resolve_device(params["device"])
+    dtype = resolve_dtype(params.get("dtype", "auto"), device)
+    torch.manual_seed(params["seed"])
+    model, scheduler = load_model_dir(model_dir, ema=params["use_ema"], device=device, dtype=dtype)
+    images, meta = draw_word(model, scheduler, conditioning, word, params, image_size, model_name=model_dir.name)
+    save_npy(images, images_path)
+    write_parquet(meta, meta_path)
+    save_grid(images, grid_path, n=params["grid_n"])
+    log.info("wrote %d images of %r to %s", len(images), word, images_path)
