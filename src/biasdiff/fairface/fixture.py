@@ -1,0 +1,94 @@
+"""A FairFace-format fixture built from the pipeline's own labelled procedural people.
+
+The fixture is laid out exactly like the official release (`fairface_label_train.csv`, `fairface_label_val.csv`
+with columns file, age, gender, race, service_test; images `train/<n>.jpg`, `val/<n>.jpg`), so the FairFace
+loader and audit run on it unchanged and offline. Its labels come from the manifest (the prompt's ground truth):
+gender is known for every image. The procedural renderer does not render race or age, so those cells are left
+EMPTY (missing) rather than guessed: the audit reports race accuracy only over rows with a race label, which on
+this fixture is none (n = 0, shown as such). A side file `fixture_source.csv` (not part of the official layout)
+maps every fixture file back to its manifest row (prompt, index, occupation, array_index).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from biasdiff.errors import DataError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_GENDER = {"male": "Male", "female": "Female"}
+JPEG_QUALITY = 95
+
+
+def build_fixture(
+    manifest_path: str | Path, array_path: str | Path, out_dir: str | Path, max_per_split: int | None = None
+) -> dict[str, int]:
+    """Write the fixture directory `out_dir` atomically (built in a temporary sibling, then renamed).
+
+    manifest_path / array_path: `manifest/images.parquet` and `manifest/images.npy` (uint8, N x H x W x 3).
+    The manifest's split "train"/"val" becomes the FairFace split; within a split, files are numbered 1..n in
+    manifest (array_index) order. max_per_split: keep only the first n of each split (None = all).
+    Returns the number of images written per split.
+    """
+    manifest = pd.read_parquet(manifest_path)
+    needed = ["array_index", "prompt", "index", "gender", "occupation", "split"]
+    missing = [c for c in needed if c not in manifest.columns]
+    if missing:
+        raise DataError(f"manifest {manifest_path}: missing column(s) {missing}; expected {needed}")
+    bad = sorted(set(manifest["gender"]) - set(MANIFEST_GENDER))
+    if bad:
+        raise DataError(f"manifest {manifest_path}: gender value(s) {bad}; valid: {sorted(MANIFEST_GENDER)}")
+    images = np.load(array_path, mmap_mode="r")
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != len(manifest):
+        raise DataError(
+            f"image array {array_path}: shape {images.shape} does not match {len(manifest)} manifest rows x H x W x 3"
+        )
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    counts = {}
+    try:
+        sources = []
+        for split in ("train", "val"):
+            rows = manifest[manifest["split"] == split].sort_values("array_index")
+            if max_per_split is not None:
+                rows = rows.head(max_per_split)
+            (tmp / split).mkdir()
+            labels = []
+            for n, row in enumerate(rows.itertuples(index=False), start=1):
+                file = f"{split}/{n}.jpg"
+                Image.fromarray(np.asarray(images[row.array_index])).save(tmp / file, quality=JPEG_QUALITY)
+                labels.append(
+                    {"file": file, "age": None, "gender": MANIFEST_GENDER[row.gender], "race": None, "service_test": False}
+                )
+                sources.append(
+                    {
+                        "file": file,
+                        "prompt": row.prompt,
+                        "index": int(row.index),
+                        "occupation": row.occupation,
+                        "array_index": int(row.array_index),
+                    }
+                )
+            pd.DataFrame(labels, columns=["file", "age", "gender", "race", "service_test"]).to_csv(
+                tmp / f"fairface_label_{split}.csv", index=False
+            )
+            counts[split] = len(labels)
+            log.info("fixture split %s: %d images", split, len(labels))
+        pd.DataFrame(sources).to_csv(tmp / "fixture_source.csv", index=False)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return counts
