@@ -1,0 +1,189 @@
+"""The word-conditioned UNet: a diffusers `UNet2DModel` whose time embedding is shifted by the word vector.
+
+Conditioning (the seed's design, in diffusers terms). The seed concatenated a sinusoidal time code with the
+JL-projected word vector and fed the concatenation, through SiLU + Linear, to every resolution block. Here the
+word vector `c` (B, cond_dim) goes through a bias-free linear map `W` (cond_dim -> time_embed_dim) and is ADDED
+to the UNet's time embedding, `emb = MLP(time_code(t)) + W c`, which diffusers then feeds to every ResNet block
+of every resolution (down, mid, up). A linear map of a concatenation is a sum of linear maps, so this is the
+seed's concatenation followed by its first linear layer. Because `W` has no bias, the null condition (the zero
+vector, used for classifier-free guidance) adds exactly nothing: the unconditional model is the time-only UNet.
+
+Shapes: sample (B, 3, H, W) float in [-1, 1]; timestep (B,) long or a scalar; cond (B, cond_dim) float.
+The output is the predicted noise eps_hat (B, 3, H, W).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+from biasdiff.errors import ConfigError, DataError
+from biasdiff.train.device import resolve_device, resolve_dtype
+
+# Keys of a model config (the `train.unet` config section plus image_size and cond_dim).
+UNET_KEYS = (
+    "block_out_channels",
+    "layers_per_block",
+    "attention_resolutions",
+    "attention_head_dim",
+    "norm_num_groups",
+    "mid_attention",
+    "dropout",
+)
+
+
+def block_resolutions(sample_size: int, n_blocks: int) -> list[int]:
+    """Spatial size each down block works at: sample_size, sample_size/2, ... (one halving per block but the last)."""
+    return [sample_size // 2**i for i in range(n_blocks)]
+
+
+def check_unet_config(
+    sample_size: int,
+    block_out_channels: Sequence[int],
+    attention_resolutions: Sequence[int],
+    attention_head_dim: int,
+    norm_num_groups: int,
+) -> None:
+    """Raise ConfigError (one line, naming the key) if the UNet cannot be built for this image size."""
+    n = len(block_out_channels)
+    if n < 1:
+        raise ConfigError("config key train.unet.block_out_channels: needs at least one entry, e.g. [32, 64, 128]")
+    factor = 2 ** (n - 1)
+    if sample_size % factor != 0 or sample_size // factor < 1:
+        raise ConfigError(
+            f"config key image_size: {sample_size} px cannot be halved {n - 1} times cleanly by a UNet with "
+            f"{n} blocks (train.unet.block_out_channels={list(block_out_channels)}); use an image size divisible "
+            f"by {factor} or fewer blocks"
+        )
+    for ch in block_out_channels:
+        if ch % norm_num_groups != 0:
+            raise ConfigError(
+                f"config key train.unet.norm_num_groups: {norm_num_groups} does not divide block width {ch}; "
+                f"use a divisor of every entry of {list(block_out_channels)}"
+            )
+    resolutions = block_resolutions(sample_size, n)
+    for res in attention_resolutions:
+        if res not in resolutions:
+            raise ConfigError(
+                f"config key train.unet.attention_resolutions: {res} px is not a block resolution at image_size "
+                f"{sample_size}; valid: {resolutions}"
+            )
+    for ch, res in zip(block_out_channels, resolutions):
+        if res in attention_resolutions and ch % attention_head_dim != 0:
+            raise ConfigError(
+                f"config key train.unet.attention_head_dim: {attention_head_dim} does not divide width {ch} of the "
+                f"attention block at {res} px"
+            )
+
+
+class WordConditionedUNet(ModelMixin, ConfigMixin):
+    """UNet2DModel + a bias-free projection of the word vector added to the time embedding (see module doc).
+
+    `save_pretrained(dir)` / `WordConditionedUNet.from_pretrained(dir)` round-trip it (config.json + safetensors).
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: int = 32,
+        cond_dim: int = 128,
+        block_out_channels: Sequence[int] = (32, 64, 128),
+        layers_per_block: int = 1,
+        attention_resolutions: Sequence[int] = (8,),
+        attention_head_dim: int = 32,
+        norm_num_groups: int = 8,
+        mid_attention: bool = True,
+        dropout: float = 0.0,
+        in_channels: int = 3,
+        out_channels: int = 3,
+    ):
+        super().__init__()
+        check_unet_config(sample_size, block_out_channels, attention_resolutions, attention_head_dim, norm_num_groups)
+        resolutions = block_resolutions(sample_size, len(block_out_channels))
+        attn = [res in attention_resolutions for res in resolutions]
+        down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn)
+        up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn))
+        self.unet = UNet2DModel(
+            sample_size=sample_size,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            block_out_channels=tuple(block_out_channels),
+            layers_per_block=layers_per_block,
+            down_block_types=down,
+            up_block_types=up,
+            attention_head_dim=attention_head_dim,
+            norm_num_groups=norm_num_groups,
+            add_attention=mid_attention,
+            dropout=dropout,
+            class_embed_type="identity",
+        )
+        time_embed_dim = block_out_channels[0] * 4
+        self.cond_proj = nn.Linear(cond_dim, time_embed_dim, bias=False)
+
+    @property
+    def cond_dim(self) -> int:
+        return int(self.config.cond_dim)
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int, cond: torch.Tensor) -> torch.Tensor:
+        """eps_hat (B, 3, H, W) for noisy `sample` (B, 3, H, W) at `timestep` (B,) or scalar under `cond` (B, cond_dim)."""
+        if cond.ndim != 2 or cond.shape[0] != sample.shape[0] or cond.shape[1] != self.cond_dim:
+            raise ValueError(
+                f"cond must have shape ({sample.shape[0]}, {self.cond_dim}) to match the batch; got {tuple(cond.shape)}"
+            )
+        shift = self.cond_proj(cond.to(self.cond_proj.weight.dtype))
+        return self.unet(sample, timestep, class_labels=shift, return_dict=False)[0]
+
+
+def build_unet(model_cfg: Mapping[str, Any]) -> WordConditionedUNet:
+    """A freshly initialised WordConditionedUNet from a model config.
+
+    `model_cfg` holds `image_size` (or `sample_size`), `cond_dim`, and any of UNET_KEYS (the `train.unet` config
+    section); missing UNet keys take the class defaults. Raises ConfigError if the image size cannot be downsampled
+    cleanly or another key is inconsistent.
+    """
+    cfg = dict(model_cfg)
+    size = cfg.pop("image_size", None) or cfg.pop("sample_size", None)
+    if size is None:
+        raise ConfigError("model config needs image_size (the training resolution in px)")
+    cond_dim = cfg.pop("cond_dim", 128)
+    unknown = sorted(set(cfg) - set(UNET_KEYS))
+    if unknown:
+        raise ConfigError(f"config key train.unet: unknown key(s) {unknown}; valid keys are {sorted(UNET_KEYS)}")
+    for key in ("block_out_channels", "attention_resolutions"):
+        if key in cfg:
+            cfg[key] = tuple(int(v) for v in cfg[key])
+    return WordConditionedUNet(sample_size=int(size), cond_dim=int(cond_dim), **cfg)
+
+
+def build_scheduler(scheduler_cfg: Mapping[str, Any] | None = None) -> DDPMScheduler:
+    """DDPMScheduler for training: linear beta 1e-4 -> 0.02, T = 1000, epsilon prediction (overridable by config)."""
+    cfg = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear"}
+    cfg.update(scheduler_cfg or {})
+    return DDPMScheduler(**cfg, prediction_type="epsilon", clip_sample=True)
+
+
+def load_model_dir(
+    path: str | Path, ema: bool = True, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+) -> tuple[WordConditionedUNet, DDPMScheduler]:
+    """Load a trained model directory `results/models/{model}/` -> (model in eval mode, its DDPMScheduler).
+
+    `ema=True` loads `unet_ema/` (the weights to sample from), else `unet/` (the raw trained weights).
+    """
+    path = Path(path)
+    sub = path / ("unet_ema" if ema else "unet")
+    for needed in (sub, path / "scheduler"):
+        if not (needed / "config.json").is_file() and not (needed / "scheduler_config.json").is_file():
+            raise DataError(f"model directory {path} has no {needed.name}/ (expected unet/, unet_ema/, scheduler/)")
+    dev = resolve_device(device)
+    model = WordConditionedUNet.from_pretrained(sub, torch_dtype=resolve_dtype(dtype, dev))
+    model.to(dev).eval()
+    scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
+    return model, scheduler
