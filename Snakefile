@@ -11,6 +11,7 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/synthesize.smk"
 include: "rules/manifest.smk"
+include: "rules/embed.smk"
 
 
 rule all:

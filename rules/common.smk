@@ -27,7 +27,9 @@ def results(path):
 def shards_of(prompt):
     """Shard ids of one prompt: 00000, 00001, ... (count / shard_size, rounded up)."""
     spec = config["prompts"][prompt]
-    return [f"{i:05d}" for i in range(len(shard_ranges(spec["count"], spec["shard_size"])))]
+    return [
+        f"{i:05d}" for i in range(len(shard_ranges(spec["count"], spec["shard_size"])))
+    ]
 
 
 def shard_files(wildcards=None):
@@ -85,6 +87,38 @@ def manifest_params():
     }
 
 
+def conditioning_words():
+    """The union of every prompt's words, sorted: the words the embed stage makes vectors for."""
+    return sorted(
+        {word for spec in config["prompts"].values() for word in spec["words"]}
+    )
+
+
+def embedding_params():
+    """The config slice the embed stage depends on: the embedding section and the conditioning words."""
+    return {"embedding": config["embedding"], "words": conditioning_words()}
+
+
+def embedding_inputs():
+    """The local vectors file when the embedding source is a file (so editing it reruns embed), else nothing."""
+    source = config["embedding"]["source"]
+    if source["kind"] == "file" and source["path"]:
+        return {"vectors": source["path"]}
+    return {}
+
+
+def embedding_outputs():
+    """Every artifact of the embed stage, by name."""
+    return {
+        "conditioning": results("embeddings/conditioning.parquet"),
+        "vectors": results("embeddings/vectors.parquet"),
+        "bias": results("embeddings/bias.parquet"),
+        "weat": results("embeddings/weat.parquet"),
+        "distortion": results("embeddings/distortion.json"),
+        "figure": results("embeddings/bias.png"),
+    }
+
+
 def all_targets():
     """What `rule all` builds; each stage adds its final artifacts here."""
     targets = [
@@ -92,4 +126,5 @@ def all_targets():
         results("manifest/images.npy"),
     ]
     targets += [results(f"manifest/contact_{prompt}.png") for prompt in PROMPTS]
+    targets += list(embedding_outputs().values())
     return targets

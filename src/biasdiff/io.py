@@ -59,3 +59,9 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
     kwargs.setdefault("bbox_inches", "tight")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write `df` to CSV (no index) atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)

@@ -1,0 +1,19 @@
+# Stage 1: synthesize. One job per (prompt, shard); each writes one Parquet file atomically.
+
+
+rule synthesize_shard:
+    output:
+        shard=results("synth/{prompt}/shard-{shard}.parquet"),
+    log:
+        results("logs/synthesize/{prompt}/shard-{shard}.log"),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        gpu=synth_gpus(),
+        mem_mb=2000,
+        runtime=60,
+    params:
+        shard=shard_params,
+        code=code_version("synth", "seeds", "io", "devices"),
+    script:
+        "../scripts/synthesize_shard.py"
