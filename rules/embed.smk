@@ -1,0 +1,22 @@
+# Stage 3: embed. Conditioning-word vectors from the configured source, seeded JL projection to embedding.dim,
+# optional bias transform; bias (gender direction, WEAT) and distortion diagnostics before and after projection.
+
+
+rule embed_words:
+    input:
+        **embedding_inputs(),
+    output:
+        **embedding_outputs(),
+    params:
+        embedding=embedding_params()["embedding"],
+        words=embedding_params()["words"],
+        code=code_version("embed", "io", "seeds"),
+    log:
+        results("logs/embed_words.log"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    script:
+        "../scripts/embed_words.py"
