@@ -46,7 +46,7 @@ def load_pipeline(settings: DiffusersSettings):
         pipe = diffusers.DiffusionPipeline.from_pretrained(
             settings.model,
             revision=settings.revision,
-            torch_dtype=dtype,
+            dtype=dtype,
             local_files_only=settings.local_files_only,
         )
     except (OSError, ValueError, EnvironmentError) as exc:
@@ -79,6 +79,11 @@ def generate(pipe, prompt: str, seeds: Sequence[int], settings: DiffusersSetting
     """
     for start in range(0, len(seeds), settings.batch_size):
         batch = list(seeds[start : start + settings.batch_size])
+        if hasattr(pipe.scheduler, "noise_sampler_seed"):
+            # SDE schedulers (DPMSolverSDE) draw their Brownian noise from their own seed, not from the generators, and pick a
+            # random one when it is unset: give each image its own tree, seeded like its generator.
+            pipe.scheduler.noise_sampler_seed = [int(s) for s in batch]
+            pipe.scheduler.noise_sampler = None
         out = pipe(
             prompt=[prompt] * len(batch),
             negative_prompt=[settings.negative_prompt] * len(batch) if settings.negative_prompt else None,

@@ -1,0 +1,128 @@
+"""Manifest: exact counts, a deterministic disjoint split, byte-identical outputs, a packed array equal to the PNGs."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from biasdiff.errors import DataError
+from biasdiff.manifest import MANIFEST_COLUMNS, build_manifest, load_images
+from biasdiff.manifest.build import split_of
+from biasdiff.synth.stage import synthesize_shard
+
+PROMPTS = {
+    "male_nurse": {"words": ["man", "nurse", "person"], "attributes": {"gender": "male", "occupation": "nurse"}, "count": 10},
+    "woman": {"words": ["woman", "person", "woman"], "attributes": {"gender": "female", "occupation": "none"}, "count": 7},
+}
+
+
+def _shards(root, shard_size=4):
+    paths = []
+    for prompt, spec in PROMPTS.items():
+        for k, start in enumerate(range(0, spec["count"], shard_size)):
+            path = root / "synth" / prompt / f"shard-{k:05d}.parquet"
+            params = {
+                "prompt": prompt,
+                "text": prompt,
+                "attributes": spec["attributes"],
+                "start": start,
+                "stop": min(start + shard_size, spec["count"]),
+                "seed": 0,
+                "backend": "procedural",
+                "store_size": 32,
+                "settings": {},
+            }
+            synthesize_shard(str(path), params)
+            paths.append(str(path))
+    return paths
+
+
+def _params(val_fraction=0.3):
+    return {
+        "image_size": 16,
+        "prompts": {k: {"words": v["words"], "attributes": v["attributes"]} for k, v in PROMPTS.items()},
+        "manifest": {"val_fraction": val_fraction, "split_seed": 0, "contact_sheet_n": 9},
+    }
+
+
+def _build(root, shards, params=None, tag="m"):
+    out = root / tag
+    contacts = {p: str(out / f"contact_{p}.png") for p in PROMPTS}
+    manifest = build_manifest(
+        shards, params or _params(), str(out / "images.parquet"), str(out / "images.npy"), str(out / "counts.csv"), contacts
+    )
+    return manifest, out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("manifest")
+    shards = _shards(root)
+    manifest, out = _build(root, shards)
+    return root, shards, manifest, out
+
+
+def test_counts_exact_per_prompt(built):
+    _, _, manifest, out = built
+    assert list(manifest.columns) == MANIFEST_COLUMNS
+    assert manifest.groupby("prompt").size().to_dict() == {"male_nurse": 10, "woman": 7}
+    counts = pd.read_csv(out / "counts.csv").set_index("prompt")
+    assert counts.loc["male_nurse", "total"] == 10 and counts.loc["woman", "total"] == 7
+    assert (counts["train"] + counts["val"] == counts["total"]).all()
+
+
+def test_rows_ordered_and_words_attached(built):
+    _, _, manifest, _ = built
+    assert manifest["array_index"].tolist() == list(range(17))
+    assert manifest.loc[manifest.prompt == "male_nurse", "index"].tolist() == list(range(10))
+    assert list(manifest.loc[manifest.prompt == "woman", "words"].iloc[0]) == ["woman", "person", "woman"]
+    assert list(pd.read_parquet(built[3] / "images.parquet")["words"].iloc[0]) == ["man", "nurse", "person"]
+
+
+def test_split_deterministic_and_disjoint(built):
+    _, _, manifest, _ = built
+    assert set(manifest["split"]) <= {"train", "val"}
+    keys = list(zip(manifest.prompt, manifest["index"]))
+    assert len(set(keys)) == len(keys)
+    assert manifest["split"].tolist() == [split_of(0, p, i, 0.3) for p, i in keys]
+    # the split of an image never depends on how many other images exist
+    big = [split_of(0, "man", i, 0.1) for i in range(5000)]
+    assert big[:100] == [split_of(0, "man", i, 0.1) for i in range(100)]
+    assert 0.08 < big.count("val") / 5000 < 0.12
+
+
+def test_packed_array_matches_pngs(built):
+    _, _, manifest, out = built
+    df, array = load_images(out / "images.parquet", out / "images.npy")
+    assert array.shape == (17, 16, 16, 3) and array.dtype == np.uint8
+    row = df.iloc[12]
+    png = pd.read_parquet(row.shard_file)["png"].iloc[row.shard_row]
+    expected = np.asarray(Image.open(io.BytesIO(png)).convert("RGB").resize((16, 16), Image.LANCZOS))
+    np.testing.assert_array_equal(array[row.array_index], expected)
+    val, _ = load_images(out / "images.parquet", out / "images.npy", split="val")
+    assert set(val["split"]) == {"val"}
+
+
+def test_byte_identical_rebuild(built, tmp_path):
+    root, shards, _, out = built
+    _, again = _build(root, shards, tag="again")
+    for name in ("images.parquet", "images.npy", "counts.csv", "contact_woman.png"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_corrupt_png_names_shard_and_row(built, tmp_path):
+    _, shards, _, _ = built
+    df = pd.read_parquet(shards[1])
+    df.loc[2, "png"] = b"\x89PNG\r\n\x1a\n-not-really"
+    bad = tmp_path / "shard-bad.parquet"
+    df.to_parquet(bad, index=False)
+    with pytest.raises(DataError, match=rf"shard {bad} row 2"):
+        _build(tmp_path, [shards[0], str(bad), *shards[2:]], tag="bad")
+    assert not (tmp_path / "bad" / "images.parquet").exists()
+
+
+def test_missing_artifacts_name_the_rule(tmp_path):
+    with pytest.raises(DataError, match="build_manifest"):
+        load_images(tmp_path / "images.parquet", tmp_path / "images.npy")
