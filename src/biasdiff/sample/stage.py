@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biasdiff.errors import ConfigError, DataError
+from biasdiff.devices import resolve_device, resolve_dtype
+from biasdiff.errors import DataError
 from biasdiff.io import save_npy, write_parquet
 from biasdiff.sample.grid import save_grid
 from biasdiff.sample.samplers import sample_images
@@ -27,25 +28,6 @@ log = logging.getLogger(__name__)
 
 NULL_WORD = "null"
 TRAIN_RULE = "train_ddpm"
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" = CUDA when available, else CPU; anything else is taken as a torch device string."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"config key sample.device: {device!r} requested but CUDA is not available; use auto or cpu")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """"auto" = float16 on CUDA, float32 elsewhere."""
-    if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in DTYPES:
-        raise ConfigError(f"config key sample.dtype: {dtype!r} is not one of {['auto', *DTYPES]}")
-    return DTYPES[dtype]
 
 
 def condition_vector(conditioning: Mapping[str, np.ndarray], word: str) -> np.ndarray:

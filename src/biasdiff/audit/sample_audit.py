@@ -1,0 +1,186 @@
+"""The per-word audit of what the model draws: classify every sample's gender and occupation, then compare the
+fraction of women per word with the training data's P(female | word) and with the word's embedding bias.
+
+One row per word (columns in SAMPLE_AUDIT_COLUMNS, plus frac_occupation_<label> and train_frac_occupation_<label>
+for every occupation label): n, frac_female with a 95% Wilson interval, the training fraction, a two-sided exact
+binomial test against it (p_value) and against 0.5 (p_value_half), the gap |f_m − f_f|, KL(gender mix || uniform),
+the embedding projection on the gender direction (after JL, > 0 = nearer "woman") and the held-out accuracy of the
+classifier that produced the labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from biasdiff.audit.classifier import AttributeClassifier, check_gender_accuracy
+from biasdiff.audit.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
+from biasdiff.audit.training import NULL_WORD, training_attribute_table
+from biasdiff.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_AUDIT_COLUMNS = [
+    "word", "n", "n_female", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "p_value_half",
+    "gap", "kl_uniform", "embedding_projection", "classifier_gender_accuracy", "classifier_occupation_accuracy",
+]
+HEADLINE_COLUMNS = ["word", "n", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "gap",
+                    "embedding_projection"]
+EMBEDDING_SPACES = ("transformed", "projected")  # the space the model was conditioned on, in order of preference
+
+
+def embedding_projections(bias_path: str | os.PathLike) -> dict[str, float]:
+    """word -> gender projection of the conditioning vector the model saw (embed stage's bias.parquet).
+
+    Uses the `transformed` space when the embed stage applied a transform, else `projected` (after JL).
+    """
+    path = Path(bias_path)
+    if not path.is_file():
+        raise DataError(f"embedding bias table {path} does not exist; it is made by the rule embed_words")
+    bias = pd.read_parquet(path)
+    missing = [c for c in ("space", "word", "gender_projection") if c not in bias.columns]
+    if missing:
+        raise DataError(f"{path} lacks columns {missing}; expected space, word, gender_projection")
+    for space in EMBEDDING_SPACES:
+        rows = bias[bias["space"] == space]
+        if not rows.empty:
+            return dict(zip(rows["word"], rows["gender_projection"].astype(float)))
+    raise DataError(f"{path} has no rows in spaces {list(EMBEDDING_SPACES)}; found {sorted(bias['space'].unique())}")
+
+
+def audit_word(
+    word: str,
+    predicted: Mapping[str, np.ndarray],
+    occupations: list[str],
+    train: Mapping[str, Any] | None,
+    projection: float,
+) -> dict:
+    """One audit row from a word's predicted labels ({"gender": (N,), "occupation": (N,)}, strings)."""
+    gender = np.asarray(predicted["gender"])
+    n = int(len(gender))
+    k = int(np.sum(gender == "female"))
+    f = k / n if n else math.nan
+    lo, hi = wilson_interval(k, n)
+    train_f = float(train["train_frac_female"]) if train is not None else math.nan
+    row = {
+        "word": word, "n": n, "n_female": k, "frac_female": f, "ci_low": float(lo), "ci_high": float(hi),
+        "train_frac_female": train_f, "p_value": binomial_pvalue(k, n, train_f), "p_value_half": binomial_pvalue(k, n, 0.5),
+        "gap": gender_gap(f) if n else math.nan, "kl_uniform": kl_to_uniform([f, 1 - f]) if n else math.nan,
+        "embedding_projection": float(projection),
+    }
+    occ = np.asarray(predicted["occupation"])
+    for label in occupations:
+        row[f"frac_occupation_{label}"] = float(np.mean(occ == label)) if n else math.nan
+        row[f"train_frac_occupation_{label}"] = (
+            float(train.get(f"train_frac_occupation_{label}", math.nan)) if train is not None else math.nan
+        )
+    return row
+
+
+def audit_images(
+    images_by_word: Mapping[str, np.ndarray],
+    classifier: AttributeClassifier,
+    training: pd.DataFrame,
+    projections: Mapping[str, float],
+    metrics: Mapping[str, Any],
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Audit table (one row per word, in the given order) from uint8 images (N, H, W, 3) per word."""
+    train_rows = {r["word"]: r for r in training.to_dict("records")}
+    occupations = classifier.labels["occupation"]
+    rows = []
+    for word, images in images_by_word.items():
+        predicted = classifier.predict(np.asarray(images), batch_size=batch_size)
+        row = audit_word(word, predicted, occupations, train_rows.get(word), projections.get(word, math.nan))
+        row["classifier_gender_accuracy"] = float(metrics["gender"]["test_accuracy"])
+        row["classifier_occupation_accuracy"] = float(metrics["occupation"]["test_accuracy"])
+        rows.append(row)
+        log.info(
+            "%-12s n=%d  P(female)=%.3f [%.3f, %.3f]  train %.3f  p=%.3g  projection %+.3f",
+            word, row["n"], row["frac_female"], row["ci_low"], row["ci_high"], row["train_frac_female"],
+            row["p_value"], row["embedding_projection"],
+        )
+    df = pd.DataFrame(rows)
+    extra = [c for c in df.columns if c not in SAMPLE_AUDIT_COLUMNS]
+    return df[SAMPLE_AUDIT_COLUMNS + extra]
+
+
+def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit") -> str:
+    """A markdown table per word (P(female) with CI, training fraction, p-value, gap, embedding projection),
+    with the classifier's held-out accuracy beside it."""
+    lines = [
+        f"## {title}",
+        "",
+        f"Attribute classifier, held-out accuracy: gender {metrics['gender']['test_accuracy']:.3f}, "
+        f"occupation {metrics['occupation']['test_accuracy']:.3f} (n = {metrics['n']['test']}).",
+        "",
+        "| word | n | P(female) | 95% CI | train P(female) | p (vs train) | gap | embedding projection |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in audit.itertuples():
+        lines.append(
+            f"| {r.word} | {r.n} | {r.frac_female:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | {r.train_frac_female:.3f} "
+            f"| {r.p_value:.3g} | {r.gap:.3f} | {r.embedding_projection:+.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_sample_audit(
+    *,
+    samples: Mapping[str, str | os.PathLike],
+    manifest: str | os.PathLike,
+    classifier_dir: str | os.PathLike,
+    classifier_metrics: str | os.PathLike,
+    embedding_bias: str | os.PathLike | None,
+    out_table: str | os.PathLike,
+    out_csv: str | os.PathLike,
+    out_markdown: str | os.PathLike,
+    out_bars: str | os.PathLike,
+    out_scatter: str | os.PathLike,
+    settings: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Stage entry point. `samples` maps word -> samples .npy (uint8 N×H×W×3). Fails (DataError, nothing written)
+    if the classifier's held-out gender accuracy is below settings["gender_accuracy_floor"]."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from biasdiff.audit.plots import bias_bars, bias_scatter
+    from biasdiff.io import atomic_path, save_figure, write_parquet
+
+    metrics = json.loads(Path(classifier_metrics).read_text())
+    check_gender_accuracy(metrics, float(settings["gender_accuracy_floor"]))
+    classifier = AttributeClassifier.load(classifier_dir)
+    table = pd.read_parquet(manifest)
+    training = training_attribute_table(table, split="train")
+    projections = embedding_projections(embedding_bias) if embedding_bias else {}
+    images = {}
+    for word, path in samples.items():
+        if not Path(path).is_file():
+            raise DataError(f"samples {path} of word {word!r} do not exist; they are made by the rule sample_word")
+        images[word] = np.load(path)
+    audit = audit_images(images, classifier, training, projections, metrics, int(settings["batch_size"]))
+
+    bars, scatter = bias_bars(audit), bias_scatter(audit)
+    try:
+        write_parquet(audit, out_table)
+        with atomic_path(out_csv) as tmp:
+            audit[HEADLINE_COLUMNS].to_csv(tmp, index=False, float_format="%.4f")
+        with atomic_path(out_markdown) as tmp:
+            tmp.write_text(headline_markdown(audit, metrics))
+        save_figure(bars, out_bars)
+        save_figure(scatter, out_scatter)
+    except BaseException:
+        for p in (out_table, out_csv, out_markdown, out_bars, out_scatter):
+            Path(p).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(bars)
+        plt.close(scatter)
+    return audit

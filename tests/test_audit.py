@@ -1,0 +1,258 @@
+"""Audit: proportion statistics, training P(female | word), the attribute classifier on procedural people, and the
+per-word sample audit end to end on files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from biasdiff.audit.classifier import (
+    AttributeClassifier,
+    check_gender_accuracy,
+    classifier_splits,
+    train_attribute_classifier,
+)
+from biasdiff.audit.sample_audit import (
+    SAMPLE_AUDIT_COLUMNS,
+    audit_images,
+    embedding_projections,
+    run_sample_audit,
+)
+from biasdiff.audit.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
+from biasdiff.audit.training import training_attribute_table
+from biasdiff.errors import DataError
+from biasdiff.seeds import rng_for
+from biasdiff.synth.procedural import RenderSettings, render_person
+
+SIZE = 16
+PROMPTS = {  # the config's prompts: (gender, occupation, words)
+    "male_nurse": ("male", "nurse", ["man", "nurse", "person"]),
+    "female_nurse": ("female", "nurse", ["woman", "nurse", "person"]),
+    "male_phil": ("male", "philosopher", ["man", "philosopher", "person"]),
+    "female_phil": ("female", "philosopher", ["woman", "philosopher", "person"]),
+    "man": ("male", "none", ["man", "person", "man"]),
+    "woman": ("female", "none", ["woman", "person", "woman"]),
+}
+CLF_SETTINGS = dict(epochs=12, batch_size=64, lr=3e-3, weight_decay=1e-4, patience=3, seed=0, width=8, noise_std=0.1)
+
+
+def render(prompt: str, index: int, seed: int = 0) -> np.ndarray:
+    """One procedural person of `prompt` at SIZE px (rendered at 64 px, box-downsampled)."""
+    gender, occupation, _ = PROMPTS[prompt]
+    img = render_person(rng_for(seed, prompt, index), gender, occupation, RenderSettings(size=32, supersample=2))
+    return np.asarray(Image.fromarray(img).resize((SIZE, SIZE), Image.Resampling.BOX))
+
+
+def make_manifest(counts: dict[str, int], seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A manifest-shaped table (array order) and its uint8 (N, SIZE, SIZE, 3) images, all in the train split."""
+    rows, images = [], []
+    for prompt, n in counts.items():
+        gender, occupation, words = PROMPTS[prompt]
+        for i in range(n):
+            rows.append(dict(array_index=len(rows), prompt=prompt, index=i, words=list(words), gender=gender,
+                             occupation=occupation, split="train"))
+            images.append(render(prompt, i, seed))
+    return pd.DataFrame(rows), np.stack(images)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0 and hi == pytest.approx(0.27753, abs=1e-5)
+    assert wilson_interval(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-5)
+    assert wilson_interval(81, 263) == pytest.approx((0.25531, 0.36627), abs=1e-4)  # Newcombe (1998), 81/263
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def _exact_two_sided(k: int, n: int, p: float) -> float:
+    pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    return min(1.0, sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7)))
+
+
+@pytest.mark.parametrize("k,n,p", [(7, 10, 0.5), (3, 15, 0.1), (40, 100, 0.75), (12, 40, 0.25)])
+def test_binomial_pvalue_matches_exact_sum(k, n, p):
+    assert binomial_pvalue(k, n, p) == pytest.approx(_exact_two_sided(k, n, p), rel=1e-9)
+
+
+def test_binomial_pvalue_known_and_degenerate():
+    assert binomial_pvalue(7, 10, 0.5) == pytest.approx(0.34375)
+    assert binomial_pvalue(0, 10, 0.0) == 1.0 and binomial_pvalue(1, 10, 0.0) == 0.0
+    assert math.isnan(binomial_pvalue(3, 10, float("nan"))) and math.isnan(binomial_pvalue(0, 0, 0.5))
+
+
+def test_gap_and_kl():
+    assert gender_gap(0.5) == 0 and gender_gap(0.0) == 1 and gender_gap(0.75) == pytest.approx(0.5)
+    assert kl_to_uniform([0.5, 0.5]) == pytest.approx(0.0)
+    assert kl_to_uniform([1.0, 0.0]) == pytest.approx(math.log(2))
+    assert kl_to_uniform([0.75, 0.25]) == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+    with pytest.raises(ValueError):
+        kl_to_uniform([0.7, 0.7])
+
+
+# ---------------------------------------------------------------- training distribution
+
+
+def test_training_fraction_counts_repeated_words():
+    manifest, _ = make_manifest({"man": 1, "woman": 1, "male_nurse": 1, "female_nurse": 3}, seed=0)
+    manifest = pd.concat([manifest, manifest.assign(split="val", array_index=manifest.array_index + 6)])
+    table = training_attribute_table(manifest).set_index("word")
+    # man: the man image counts twice, male_nurse once; nurse: 3 female of 4; person: 4 female of 6 images
+    assert table.loc["man", "n_pairs"] == 3 and table.loc["man", "n_images"] == 2
+    assert table.loc["man", "train_frac_female"] == 0
+    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.75)
+    assert table.loc["person", "train_frac_female"] == pytest.approx(4 / 6)
+    assert table.loc["woman", "n_pairs"] == 2 + 3 and table.loc["woman", "train_frac_female"] == 1
+    # null = every (image, word) pair of the train split: 6 images x 3 slots, 3 + 3*3 + ... female slots
+    assert table.loc["null", "n_pairs"] == 18 and table.loc["null", "train_frac_female"] == pytest.approx(12 / 18)
+    assert table.loc["nurse", "train_frac_occupation_nurse"] == 1
+
+
+# ---------------------------------------------------------------- classifier
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """Trained once on 6 prompts x 40 procedural images (val 8, test 12 per prompt)."""
+    images, gender, occupation, roles = [], [], [], []
+    for prompt, (g, o, _) in PROMPTS.items():
+        for i in range(40):
+            images.append(render(prompt, i, seed=1))
+            gender.append(g)
+            occupation.append(o)
+            roles.append("train" if i < 24 else "val" if i < 30 else "test")
+    clf, metrics = train_attribute_classifier(np.stack(images), {"gender": gender, "occupation": occupation}, roles,
+                                              CLF_SETTINGS, progress=False)
+    return clf, metrics
+
+
+def test_classifier_high_heldout_accuracy_on_procedural_people(classifier):
+    _, metrics = classifier
+    assert metrics["n"] == {"train": 144, "val": 36, "test": 60}
+    assert metrics["gender"]["test_accuracy"] >= 0.9
+    assert metrics["occupation"]["test_accuracy"] >= 0.9
+    conf = np.array(metrics["gender"]["test_confusion"])
+    assert conf.shape == (2, 2) and conf.sum() == 60 and np.trace(conf) / 60 == metrics["gender"]["test_accuracy"]
+    assert metrics["gender"]["labels"] == ["female", "male"]
+    assert metrics["occupation"]["labels"] == ["none", "nurse", "philosopher"]
+
+
+def test_classifier_save_load_roundtrip(classifier, tmp_path):
+    clf, _ = classifier
+    images = np.stack([render("female_nurse", i, seed=5) for i in range(6)])
+    clf.save(tmp_path / "clf")
+    again = AttributeClassifier.load(tmp_path / "clf")
+    np.testing.assert_allclose(again.predict_proba(images)["gender"], clf.predict_proba(images)["gender"], atol=1e-6)
+    with pytest.raises(DataError, match="train_attribute_classifier"):
+        AttributeClassifier.load(tmp_path / "missing")
+
+
+def test_classifier_splits_are_seeded_and_complete():
+    split = np.array(["train"] * 10 + ["val"] * 40)
+    keys = [f"p/{i}" for i in range(50)]
+    roles = classifier_splits(split, keys, seed=0, test_fraction=0.5)
+    assert set(roles[:10]) == {"train"} and {"val", "test"} <= set(roles[10:])
+    assert (roles == classifier_splits(split, keys, seed=0, test_fraction=0.5)).all()
+    with pytest.raises(DataError, match="val_fraction"):
+        classifier_splits(np.array(["train"] * 5), keys[:5], seed=0, test_fraction=0.5)
+
+
+def test_gender_floor_fails_loudly_with_numbers():
+    metrics = {"gender": {"test_accuracy": 0.61}, "n": {"test": 40}}
+    with pytest.raises(DataError, match=r"0\.610 \(n=40\) is below audit.gender_accuracy_floor 0\.900"):
+        check_gender_accuracy(metrics, 0.9)
+    check_gender_accuracy(metrics, 0.6)
+
+
+# ---------------------------------------------------------------- the audit
+
+
+@pytest.mark.parametrize("counts", [
+    {p: 12 for p in PROMPTS},  # balanced: every neutral word 0.5
+    {"male_nurse": 6, "female_nurse": 18, "man": 8, "woman": 8},  # imbalanced nurses: P(female | nurse) = 0.75
+])
+def test_audit_of_training_images_recovers_true_proportions(classifier, counts):
+    clf, metrics = classifier
+    manifest, images = make_manifest(counts, seed=2)  # images the classifier never saw
+    training = training_attribute_table(manifest)
+    pairs = manifest.explode("words")
+    by_word = {w: images[g["array_index"].to_numpy()] for w, g in pairs.groupby("words")}
+    by_word["null"] = images[pairs["array_index"].to_numpy()]
+    audit = audit_images(by_word, clf, training, {}, metrics).set_index("word")
+    for word, row in audit.iterrows():
+        assert row.ci_low <= row.train_frac_female <= row.ci_high, (word, row.frac_female, row.train_frac_female)
+        assert row.p_value > 0.01
+    if counts.get("female_nurse") == 18:
+        assert audit.loc["nurse", "train_frac_female"] == pytest.approx(0.75)
+        assert audit.loc["nurse", "frac_female"] > 0.6
+    assert audit.loc["man", "frac_female"] <= 0.1 and audit.loc["woman", "frac_female"] >= 0.9
+
+
+def _write_inputs(tmp_path, clf, metrics, floor_ok=True):
+    manifest, _ = make_manifest({p: 4 for p in PROMPTS}, seed=3)
+    manifest.to_parquet(tmp_path / "images.parquet")
+    clf.save(tmp_path / "clf")
+    m = dict(metrics)
+    if not floor_ok:
+        m = json.loads(json.dumps(metrics))
+        m["gender"]["test_accuracy"] = 0.5
+    (tmp_path / "metrics.json").write_text(json.dumps(m))
+    pd.DataFrame({
+        "space": ["original"] * 2 + ["projected"] * 2,
+        "word": ["nurse", "man"] * 2,
+        "gender_projection": [0.31, -0.4, 0.2, -0.3],
+    }).to_parquet(tmp_path / "bias.parquet")
+    samples = {}
+    for word, prompt in (("nurse", "female_nurse"), ("man", "man"), ("null", "woman")):
+        np.save(tmp_path / f"{word}.npy", np.stack([render(prompt, i, seed=4) for i in range(10)]))
+        samples[word] = str(tmp_path / f"{word}.npy")
+    outs = {k: tmp_path / "audit" / name for k, name in (
+        ("out_table", "sample_bias.parquet"), ("out_csv", "sample_bias.csv"), ("out_markdown", "sample_bias.md"),
+        ("out_bars", "bars.png"), ("out_scatter", "scatter.png"))}
+    kwargs = dict(samples=samples, manifest=tmp_path / "images.parquet", classifier_dir=tmp_path / "clf",
+                  classifier_metrics=tmp_path / "metrics.json", embedding_bias=tmp_path / "bias.parquet",
+                  settings={"gender_accuracy_floor": 0.8, "batch_size": 64}, **outs)
+    return kwargs, outs
+
+
+def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path):
+    clf, metrics = classifier
+    kwargs, outs = _write_inputs(tmp_path, clf, metrics)
+    audit = run_sample_audit(**kwargs)
+    assert all(p.is_file() for p in outs.values())
+    table = pd.read_parquet(outs["out_table"]).set_index("word")
+    assert list(table.reset_index().columns[: len(SAMPLE_AUDIT_COLUMNS)]) == SAMPLE_AUDIT_COLUMNS
+    assert {"frac_occupation_nurse", "train_frac_occupation_nurse"} <= set(table.columns)
+    assert table.loc["nurse", "embedding_projection"] == pytest.approx(0.2)  # the projected (JL) space
+    assert math.isnan(table.loc["null", "embedding_projection"])
+    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.5)
+    assert table.loc["nurse", "frac_female"] == 1.0 and table.loc["nurse", "p_value"] < 0.01  # only women drawn
+    assert table.loc["nurse", "frac_occupation_nurse"] >= 0.9
+    assert (table["classifier_gender_accuracy"] == metrics["gender"]["test_accuracy"]).all()
+    md = outs["out_markdown"].read_text()
+    assert "| nurse | 10 | 1.000 |" in md and "held-out accuracy: gender" in md
+    assert len(audit) == 3
+
+
+def test_run_sample_audit_refuses_below_floor_and_writes_nothing(classifier, tmp_path):
+    clf, metrics = classifier
+    kwargs, outs = _write_inputs(tmp_path, clf, metrics, floor_ok=False)
+    with pytest.raises(DataError, match="below audit.gender_accuracy_floor"):
+        run_sample_audit(**kwargs)
+    assert not any(p.exists() for p in outs.values())
+
+
+def test_embedding_projection_prefers_transformed_space(tmp_path):
+    pd.DataFrame({"space": ["projected", "transformed"], "word": ["nurse", "nurse"], "gender_projection": [0.3, 0.0]}
+                 ).to_parquet(tmp_path / "b.parquet")
+    assert embedding_projections(tmp_path / "b.parquet") == {"nurse": 0.0}
+    with pytest.raises(DataError, match="embed_words"):
+        embedding_projections(tmp_path / "none.parquet")
