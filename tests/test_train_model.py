@@ -68,6 +68,7 @@ def test_missing_model_dir_is_a_data_error(tmp_path):
         ({"attention_resolutions": [4]}, "attention_resolutions"),
         ({"norm_num_groups": 3}, "norm_num_groups"),
         ({"channels": 3}, "unknown key"),
+        ({"attention_head_dim": 32, "attention_resolutions": []}, "middle block"),
     ],
 )
 def test_bad_unet_config_is_a_config_error(override, match):

@@ -1,4 +1,4 @@
-"""Device and dtype choice: "auto" means CUDA when available, else CPU; nothing hard-codes "cuda"."""
+"""Training precision: bf16 autocast on CUDA (really active, unlike the seed's), fp32 on CPU unless asked."""
 
 from __future__ import annotations
 
@@ -6,39 +6,16 @@ import torch
 
 from biasdiff.errors import ConfigError
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`"auto"` -> cuda if available else cpu; otherwise the named device (error if CUDA is asked for but absent)."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-    return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
-    """Weights dtype for inference: `"auto"` -> float32 (the UNet is small; autocast handles bf16 on CUDA)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return torch.float32
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype {dtype!r} is not valid; use one of {['auto', *sorted(_DTYPES)]}")
-    return _DTYPES[dtype]
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype for training: `"auto"` -> bfloat16 on CUDA, None (fp32) on CPU; `"fp32"` -> None."""
+    """Autocast dtype for the forward pass: `"auto"` -> bfloat16 on CUDA, None (plain fp32) elsewhere;
+    `"bf16"` -> bfloat16 on any device (CPU autocast supports it); `"fp32"` -> None."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"config key train.precision: {precision!r} is not one of {list(PRECISIONS)}")
     if precision == "fp32":
         return None
     if precision == "bf16":
         return torch.bfloat16
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    raise ConfigError(f"config key train.precision: {precision!r} is not one of ['auto', 'bf16', 'fp32']")
+    return torch.bfloat16 if device.type == "cuda" else None

@@ -24,7 +24,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.train.device import resolve_device, resolve_dtype
+from biasdiff.devices import resolve_device, resolve_dtype
 
 # Keys of a model config (the `train.unet` config section plus image_size and cond_dim).
 UNET_KEYS = (
@@ -49,6 +49,7 @@ def check_unet_config(
     attention_resolutions: Sequence[int],
     attention_head_dim: int,
     norm_num_groups: int,
+    mid_attention: bool = True,
 ) -> None:
     """Raise ConfigError (one line, naming the key) if the UNet cannot be built for this image size."""
     n = len(block_out_channels)
@@ -80,6 +81,11 @@ def check_unet_config(
                 f"config key train.unet.attention_head_dim: {attention_head_dim} does not divide width {ch} of the "
                 f"attention block at {res} px"
             )
+    if mid_attention and (block_out_channels[-1] % attention_head_dim != 0):
+        raise ConfigError(
+            f"config key train.unet.attention_head_dim: {attention_head_dim} does not divide width "
+            f"{block_out_channels[-1]} of the middle block's attention; use a divisor or set mid_attention: false"
+        )
 
 
 class WordConditionedUNet(ModelMixin, ConfigMixin):
@@ -106,7 +112,9 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
         out_channels: int = 3,
     ):
         super().__init__()
-        check_unet_config(sample_size, block_out_channels, attention_resolutions, attention_head_dim, norm_num_groups)
+        check_unet_config(
+            sample_size, block_out_channels, attention_resolutions, attention_head_dim, norm_num_groups, mid_attention
+        )
         resolutions = block_resolutions(sample_size, len(block_out_channels))
         attn = [res in attention_resolutions for res in resolutions]
         down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn)
@@ -182,8 +190,9 @@ def load_model_dir(
     for needed in (sub, path / "scheduler"):
         if not (needed / "config.json").is_file() and not (needed / "scheduler_config.json").is_file():
             raise DataError(f"model directory {path} has no {needed.name}/ (expected unet/, unet_ema/, scheduler/)")
-    dev = resolve_device(device)
-    model = WordConditionedUNet.from_pretrained(sub, torch_dtype=resolve_dtype(dtype, dev))
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
+    model = WordConditionedUNet.from_pretrained(sub, torch_dtype=torch_dtype)
     model.to(dev).eval()
     scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
     return model, scheduler

@@ -1,0 +1,229 @@
+"""Training loop: learning, the word schedule the loop really feeds, CFG dropout, resume == uninterrupted,
+bad input (non-finite loss, missing word, undownsamplable size), real autocast, reload by path."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import biasdiff.train.trainer as trainer
+from biasdiff.errors import ConfigError, DataError, TrainingError
+from biasdiff.train.device import autocast_dtype
+from biasdiff.train.model import build_scheduler, build_unet, load_model_dir
+from biasdiff.train.schedule import WordSchedule, apply_uncond, step_generator, uncond_mask
+from train_fixtures import COLOURS, PROMPT_WORDS, tiny_train_cfg, write_inputs
+
+SIZE = 8
+
+
+def _train(tmp_path, name="m", cfg=None, ckpt="ckpt", **kwargs):
+    m, a, c = write_inputs(tmp_path)
+    return trainer.train_ddpm(m, a, c, tmp_path / "models" / name, tmp_path / ckpt, cfg or tiny_train_cfg(), SIZE,
+                              PROMPT_WORDS, **kwargs)
+
+
+def test_a_few_steps_overfit_a_tiny_fixed_batch():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = build_unet({"image_size": SIZE, "cond_dim": 4, "block_out_channels": [16, 32], "attention_resolutions": [],
+                        "norm_num_groups": 8})
+    scheduler = build_scheduler()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 3, SIZE, SIZE, generator=g) * 2 - 1
+    t = torch.randint(0, 1000, (4,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    cond = torch.randn(4, 4, generator=g)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(40):
+        loss = trainer.diffusion_loss(model, scheduler, x0, t, noise, cond, None)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0], losses[::10]
+
+
+@pytest.mark.parametrize("mode", ["per_word_steps", "shuffled_pairs"])
+def test_schedule_gives_each_image_each_of_its_words_once_per_epoch(mode):
+    words = [tuple(PROMPT_WORDS[p]) for p in PROMPT_WORDS for _ in range(5)]
+    schedule = WordSchedule(words, batch_size=4, mode=mode, seed=3)
+    fed = collections.defaultdict(list)
+    for step in range(schedule.steps_per_epoch):
+        b = schedule.batch(step)
+        assert len(b.rows) <= 4
+        for row, word in zip(b.rows, b.words):
+            fed[int(row)].append(word)
+    for row, ws in enumerate(words):
+        if mode == "per_word_steps":
+            assert tuple(fed[row]) == ws  # slot order kept: man -> man, person, man
+        else:
+            assert sorted(fed[row]) == sorted(ws)
+    if mode == "per_word_steps":  # one step per word slot per batch: 15 images / 4 = 4 batches x 3 slots
+        assert schedule.steps_per_epoch == 12
+    # the next epoch reshuffles
+    assert [schedule.batch(schedule.steps_per_epoch + s).rows.tolist() for s in range(3)] != [
+        schedule.batch(s).rows.tolist() for s in range(3)]
+
+
+def test_training_loop_feeds_exactly_the_configured_words_per_prompt(tmp_path, monkeypatch):
+    """Record what the real loop gives the model: each prompt's images get exactly their words (female_nurse
+    never gets man, the seed repo's bug), in the configured proportions."""
+    m, a, c = write_inputs(tmp_path)
+    table = pd.read_parquet(c)
+    vec_to_word = {tuple(np.round(v, 5)): w for w, v in zip(table["word"], table["vector"])}
+    colour_to_prompt = {col: p for p, col in COLOURS.items()}
+    fed = collections.defaultdict(collections.Counter)
+    real = trainer.diffusion_loss
+
+    def spy(model, scheduler, x0, t, noise, cond, amp):
+        corner = ((x0[:, :, 0, 0] + 1) * 127.5).round().numpy()
+        for pix, vec in zip(corner, cond.numpy()):
+            prompt = min(colour_to_prompt, key=lambda col: np.abs(np.array(col) - pix).sum())
+            fed[colour_to_prompt[prompt]][vec_to_word[tuple(np.round(vec, 5))]] += 1
+        return real(model, scheduler, x0, t, noise, cond, amp)
+
+    monkeypatch.setattr(trainer, "diffusion_loss", spy)
+    cfg = tiny_train_cfg(p_uncond=0.0, steps=None, epochs=1, val_every=1000, checkpoint_every=1000)
+    trainer.train_ddpm(m, a, c, tmp_path / "out", tmp_path / "ckpt", cfg, SIZE, PROMPT_WORDS)
+    n_train = 5  # per prompt (one of six is val)
+    expected = {p: collections.Counter({w: n_train * ws.count(w) for w in ws}) for p, ws in PROMPT_WORDS.items()}
+    assert dict(fed) == expected
+    assert fed["female_nurse"]["man"] == 0
+
+
+def test_cfg_dropout_rate_is_p_uncond():
+    p, n = 0.05, 200_000
+    mask = uncond_mask(n, p, step_generator(0, 0))
+    rate = mask.float().mean().item()
+    assert abs(rate - p) < 4 * (p * (1 - p) / n) ** 0.5  # within 4 standard errors
+    cond = torch.ones(6, 3)
+    dropped = apply_uncond(cond, torch.tensor([True, False, True, False, False, False]))
+    assert dropped[[0, 2]].abs().sum() == 0 and torch.equal(dropped[[1, 3, 4, 5]], cond[[1, 3, 4, 5]])
+    with pytest.raises(ConfigError, match="p_uncond"):
+        uncond_mask(3, 1.5, step_generator(0, 0))
+
+
+def _weights(model_dir):
+    return {sub: load_file(model_dir / sub / "diffusion_pytorch_model.safetensors") for sub in ("unet", "unet_ema")}
+
+
+def test_killed_run_resumes_and_reaches_the_uninterrupted_weights(tmp_path):
+    cfg = tiny_train_cfg(steps=6, checkpoint_every=3)
+    _train(tmp_path, "full", cfg, ckpt="ckpt_full")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_5(step):
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=kill_at_5)
+    assert not (tmp_path / "models" / "resumed").exists()
+    assert (tmp_path / "ckpt_resumed" / "step-0000003.pt").is_file()
+    first = []
+    _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=first.append)
+    assert first[0] == 4  # resumed after the step-3 checkpoint, not from scratch
+    full, resumed = _weights(tmp_path / "models" / "full"), _weights(tmp_path / "models" / "resumed")
+    for sub in full:
+        assert full[sub].keys() == resumed[sub].keys()
+        for key in full[sub]:
+            assert torch.equal(full[sub][key], resumed[sub][key]), (sub, key)
+    log_full = pd.read_csv(tmp_path / "models" / "full" / "train_log.csv")
+    log_resumed = pd.read_csv(tmp_path / "models" / "resumed" / "train_log.csv")
+    cols = ["step", "loss", "val_loss", "lr"]
+    pd.testing.assert_frame_equal(log_full[cols], log_resumed[cols])
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    _train(tmp_path, "a", tiny_train_cfg(steps=3, checkpoint_every=3))
+    calls = []
+    _train(tmp_path, "b", tiny_train_cfg(steps=3, checkpoint_every=3, p_uncond=0.2), on_step=calls.append)
+    assert calls == [1, 2, 3]
+
+
+def test_outputs_layout_and_reload(tmp_path):
+    result = _train(tmp_path)
+    out = tmp_path / "models" / "m"
+    for name in ("unet", "unet_ema", "scheduler", "train_config.json", "train_log.csv", "loss.png", "samples.png"):
+        assert (out / name).exists(), name
+    log = pd.read_csv(out / "train_log.csv")
+    assert list(log.columns) == ["step", "loss", "val_loss", "lr", "images_per_s"]
+    assert log["step"].tolist() == list(range(1, 7)) and log["val_loss"].notna().sum() == 2
+    model, scheduler = load_model_dir(out, ema=True, device="cpu")
+    assert model.cond_dim == 8 and scheduler.config.num_train_timesteps == 1000
+    assert result["vocab"] == ["man", "nurse", "person", "woman"]
+    raw, _ = load_model_dir(out, ema=False, device="cpu")
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), raw.parameters()))  # EMA differs from raw
+
+
+def test_validation_loss_is_a_fixed_mean(tmp_path):
+    m, a, c = write_inputs(tmp_path)
+    from biasdiff.train.data import conditioning_matrix, read_conditioning, read_manifest, select_split
+
+    manifest, images = read_manifest(m, a)
+    val = select_split(manifest, images, "val", PROMPT_WORDS)
+    vocab, matrix = conditioning_matrix(read_conditioning(c), ["man", "nurse", "person", "woman"])
+    torch.manual_seed(0)
+    model = build_unet({"image_size": SIZE, "cond_dim": 8, "block_out_channels": [8, 16], "attention_resolutions": [],
+                        "norm_num_groups": 4, "attention_head_dim": 8})
+    ids = {w: i for i, w in enumerate(vocab)}
+    args = (model, build_scheduler(), val, matrix, ids, 0)
+    v1 = trainer.validation_loss(*args, batch_size=2, device=torch.device("cpu"))
+    v2 = trainer.validation_loss(*args, batch_size=64, device=torch.device("cpu"))
+    assert v1 == pytest.approx(v2, rel=1e-5)  # a true mean over all 9 (image, word) pairs, independent of batching
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    real = trainer.diffusion_loss
+    calls = []
+
+    def poisoned(*args):
+        calls.append(1)
+        loss = real(*args)
+        return loss * float("nan") if len(calls) == 5 else loss
+
+    monkeypatch.setattr(trainer, "diffusion_loss", poisoned)
+    with pytest.raises(TrainingError, match="at step 5"):
+        _train(tmp_path, cfg=tiny_train_cfg(steps=6, checkpoint_every=3))
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["step-0000003.pt"]
+    assert not (tmp_path / "models" / "m").exists()
+
+
+def test_missing_conditioning_word_is_named(tmp_path):
+    m, a, c = write_inputs(tmp_path, words_table=["man", "person", "woman"])
+    with pytest.raises(DataError, match=r"\['nurse'\]"):
+        trainer.train_ddpm(m, a, c, tmp_path / "o", tmp_path / "k", tiny_train_cfg(), SIZE, PROMPT_WORDS)
+
+
+def test_undownsamplable_image_size_fails_before_training(tmp_path):
+    cfg = tiny_train_cfg(unet={"block_out_channels": [8] * 5, "attention_resolutions": [], "norm_num_groups": 4})
+    with pytest.raises(ConfigError, match="image_size: 8"):
+        _train(tmp_path, cfg=cfg)
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_bf16_autocast_is_really_active(tmp_path, monkeypatch):
+    assert autocast_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    seen = []
+    real = trainer.diffusion_loss
+
+    def spy(model, *args):
+        module = model.module if hasattr(model, "module") else model
+        handle = module.unet.conv_in.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        try:
+            return real(model, *args)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(trainer, "diffusion_loss", spy)
+    _train(tmp_path, cfg=tiny_train_cfg(steps=1, precision="bf16"))
+    assert seen == [torch.bfloat16]
