@@ -2,8 +2,8 @@
 
 Also the published finding the experiment rests on: on the gender direction (woman positive), nurse > person >
 philosopher. The numbers +0.31 / +0.06 / -0.26 are cos(word, g) in the ORIGINAL 50-d space with L2-normalised
-vectors and g = Bolukbasi PCA of the nine pair-centred definitional pairs (raw, un-normalised vectors give
-+0.35 / +0.11 / -0.24 instead).
+vectors and g = Bolukbasi PCA of the nine pair-centred definitional pairs (a direction computed from raw,
+un-normalised vectors gives cosines +0.35 / +0.11 / -0.24 instead).
 """
 
 from __future__ import annotations
