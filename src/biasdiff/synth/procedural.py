@@ -106,7 +106,7 @@ _HAIR = (28, 24, 22)
 
 
 def _draw_torso(d: ImageDraw.ImageDraw, rng, occupation: str, cx: float, shoulder_y: float, half_w: float, side: int, skin):
-    """Clothing for each occupation, from the shoulders to the bottom edge."""
+    """Clothing for each occupation, from the shoulders to the bottom edge; returns the cloth colour."""
     neck_w = 0.32 * half_w
     if occupation == "none":
         cloth = _jitter(rng, (128, 128, 130), 0.15)
@@ -131,6 +131,7 @@ def _draw_torso(d: ImageDraw.ImageDraw, rng, occupation: str, cx: float, shoulde
         lapel = tuple(int(c * 0.7) for c in cloth)
         d.polygon([(cx - neck_w, shoulder_y), (cx - 0.05 * half_w, shoulder_y + depth * 1.25), (cx - 0.55 * half_w, shoulder_y + 0.3 * half_w)], fill=lapel)
         d.polygon([(cx + neck_w, shoulder_y), (cx + 0.05 * half_w, shoulder_y + depth * 1.25), (cx + 0.55 * half_w, shoulder_y + 0.3 * half_w)], fill=lapel)
+    return cloth
 
 
 @functools.lru_cache(maxsize=8)
@@ -142,7 +143,7 @@ def _weave(side: int) -> np.ndarray:
 
 def _tweed_texture(img: np.ndarray, rng: np.random.Generator, mask: np.ndarray) -> None:
     """Speckle the jacket pixels (mask) with a fine two-tone weave, in place."""
-    speck = rng.standard_normal(size=mask.shape, dtype=np.float32) * 14.0
+    speck = rng.standard_normal(size=mask.shape, dtype=np.float32) * 10.0
     img += ((speck + _weave(mask.shape[0])) * mask)[:, :, None]
 
 
@@ -177,15 +178,7 @@ def render_person(rng: np.random.Generator, gender: str, occupation: str, settin
         d.rounded_rectangle(
             [head_cx - 1.25 * head_rx, head_cy - 1.1 * head_ry, head_cx + 1.25 * head_rx, length], radius=head_rx, fill=hair
         )
-    _draw_torso(d, rng, occupation, cx, shoulder_y, half_w, side, skin)
-    if occupation == "philosopher":
-        arr = np.asarray(img, dtype=np.float32).copy()
-        cloth_ref = arr[int(min(side - 1, shoulder_y + 1.2 * half_w)), int(np.clip(cx - 0.8 * half_w, 0, side - 1))]
-        jacket_mask = (np.abs(arr - cloth_ref).max(axis=2) < 40).astype(np.float32)
-        jacket_mask[: int(shoulder_y)] = 0.0
-        _tweed_texture(arr, rng, jacket_mask)
-        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
-        d = ImageDraw.Draw(img)
+    cloth = _draw_torso(d, rng, occupation, cx, shoulder_y, half_w, side, skin)
     # neck, ears, head
     d.rectangle([head_cx - 0.42 * head_rx, head_cy + 0.6 * head_ry, head_cx + 0.42 * head_rx, shoulder_y + 0.1 * head_ry], fill=tuple(int(c * 0.93) for c in skin))
     for sx in (-1, 1):
@@ -210,7 +203,11 @@ def render_person(rng: np.random.Generator, gender: str, occupation: str, settin
             d.polygon([(x_in, cap_bottom), (x_out, cap_bottom), (x_out + sx * 0.1 * head_rx, length), (x_in, length - 0.3 * head_ry)], fill=hair)
 
     small = img.resize((settings.size, settings.size), Image.BOX)
-    out = np.asarray(small, dtype=np.float32)
+    out = np.asarray(small, dtype=np.float32).copy()
+    if occupation == "philosopher":  # weave the jacket (cloth-coloured pixels below the shoulders) at output resolution
+        jacket = (np.abs(out - np.asarray(cloth, dtype=np.float32)).max(axis=2) < 40).astype(np.float32)
+        jacket[: int(shoulder_y / settings.supersample)] = 0.0
+        _tweed_texture(out, rng, jacket)
     # lighting: overall exposure times a linear gradient in a random direction
     angle = rng.uniform(0, 2 * np.pi)
     strength = rng.uniform(0.0, 0.25)
