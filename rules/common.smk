@@ -119,6 +119,56 @@ def embedding_outputs():
     }
 
 
+def fairface_ddpm_model():
+    """Name of the own DDPM the audit uses (fairface.score_model.model, else train.model)."""
+    name = config["fairface"]["score_model"]["model"]
+    return name or config.get("train", {}).get("model", "default")
+
+
+def fairface_inputs(wildcards=None):
+    """The fixture (when no FairFace root is configured) and, for the own DDPM, its model and conditioning."""
+    inputs = {}
+    if not config["fairface"]["root"]:
+        inputs["root"] = results("fairface/fixture")
+    if config["fairface"]["score_model"]["kind"] == "ddpm":
+        inputs["model"] = results(f"models/{fairface_ddpm_model()}/train_config.json")
+        inputs["conditioning"] = results("embeddings/conditioning.parquet")
+    return inputs
+
+
+def fairface_outputs():
+    """Every artifact of the FairFace audit, by name."""
+    return {
+        "predictions": results("audit/fairface_predictions.parquet"),
+        "accuracy": results("audit/fairface_accuracy.parquet"),
+        "confusion": results("audit/fairface_confusion.parquet"),
+        "figure": results("audit/fairface_accuracy.png"),
+    }
+
+
+def stablebias_outputs():
+    """Every artifact of the StableBias audit, by name."""
+    return {
+        "embedding": results("audit/stablebias_embedding.parquet"),
+        "output": results("audit/stablebias_output.parquet"),
+        "relation": results("audit/stablebias_relation.parquet"),
+        "crosscheck": results("audit/stablebias_crosscheck.parquet"),
+        "figure": results("audit/stablebias_scatter.png"),
+    }
+
+
+def stablebias_inputs():
+    """Local files the audit reads (so editing them reruns it): a vectors file, a dataset file."""
+    inputs = {}
+    source = config["embedding"]["source"]
+    if source["kind"] == "file" and source.get("path"):
+        inputs["vectors"] = source["path"]
+    dataset = config["stablebias"]["dataset"]["path"]
+    if dataset and Path(dataset).is_file():
+        inputs["dataset"] = dataset
+    return inputs
+
+
 def all_targets():
     """What `rule all` builds; each stage adds its final artifacts here."""
     targets = [
@@ -127,4 +177,5 @@ def all_targets():
     ]
     targets += [results(f"manifest/contact_{prompt}.png") for prompt in PROMPTS]
     targets += list(embedding_outputs().values())
+    targets += list(stablebias_outputs().values())
     return targets
