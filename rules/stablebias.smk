@@ -1,0 +1,23 @@
+# StableBias audit: prompt-embedding gender bias vs output-distribution bias over the 150 StableBias professions
+# (word-vector projection from embedding.source, text-encoder cosine ratio; Fair Diffusion's published table and
+# optional CLIP zero-shot labels of a StableBias image dataset); regression, scatter plot.
+
+
+rule stablebias_audit:
+    input:
+        **stablebias_inputs(),
+    output:
+        **stablebias_outputs(),
+    log:
+        results("logs/stablebias_audit.log"),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        stablebias=config["stablebias"],
+        embedding_source=config["embedding"]["source"],
+        code=code_version("stablebias", "embed", "io", "devices"),
+    script:
+        "../scripts/stablebias_audit.py"
