@@ -12,6 +12,7 @@ include: "rules/common.smk"
 include: "rules/synthesize.smk"
 include: "rules/manifest.smk"
 include: "rules/embed.smk"
+include: "rules/train.smk"
 include: "rules/fairface.smk"
 include: "rules/stablebias.smk"
 

@@ -169,6 +169,37 @@ def stablebias_inputs():
     return inputs
 
 
+# Stage 4 (train) helpers.
+def trained_model():
+    """The model name this config trains (train.model, the {model} wildcard)."""
+    return config["train"]["model"]
+
+
+def train_outputs(model):
+    """Every artifact of one trained model, by name."""
+    base = f"models/{model}"
+    return {
+        "unet": directory(results(f"{base}/unet")),
+        "unet_ema": directory(results(f"{base}/unet_ema")),
+        "scheduler": directory(results(f"{base}/scheduler")),
+        "config": results(f"{base}/train_config.json"),
+        "log_csv": results(f"{base}/train_log.csv"),
+        "loss_plot": results(f"{base}/loss.png"),
+        "samples": results(f"{base}/samples.png"),
+    }
+
+
+def train_prompt_words():
+    """prompt -> its conditioning words: the only part of `prompts:` training depends on."""
+    return {name: list(spec["words"]) for name, spec in config["prompts"].items()}
+
+
+def train_gpus():
+    """GPUs the training job asks for: one per data-parallel process on CUDA, none on CPU."""
+    device = config["train"]["device"]
+    return config["train"]["num_processes"] if device.startswith("cuda") else 0
+
+
 def all_targets():
     """What `rule all` builds; each stage adds its final artifacts here."""
     targets = [
@@ -177,5 +208,9 @@ def all_targets():
     ]
     targets += [results(f"manifest/contact_{prompt}.png") for prompt in PROMPTS]
     targets += list(embedding_outputs().values())
+    targets += [
+        results(f"models/{config['train']['model']}/{name}")
+        for name in ("train_config.json", "loss.png", "samples.png")
+    ]
     targets += list(stablebias_outputs().values())
     return targets

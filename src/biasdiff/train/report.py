@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 from biasdiff.io import atomic_path, save_figure
@@ -54,8 +55,15 @@ def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tenso
     n = int(grid_cfg["n"])
     seeds = [derive_seed(seed, "grid", j) for j in range(n)]
     conds = [*cond_matrix.float().cpu().numpy(), np.zeros(cond_matrix.shape[1], np.float32)]
-    rows = [sample_images(model, scheduler, c, seeds, image_size=image_size, sampler="ddim", steps=grid_cfg["steps"],
-                          guidance_scale=grid_cfg["guidance_scale"], device=device, progress=False) for c in conds]
+    # sample_images casts the model with .to(dtype); diffusers warns about that even for float32 -> float32
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        rows = [sample_images(model, scheduler, c, seeds, image_size=image_size, sampler="ddim", steps=grid_cfg["steps"],
+                              guidance_scale=grid_cfg["guidance_scale"], device=device, progress=False)
+                for c in conds]
+    finally:
+        diffusers_logging.set_verbosity(previous)
     scale = max(1, 64 // image_size)
     cell = image_size * scale
     canvas = Image.new("RGB", (n * (cell + 2) + 2, len(rows) * (cell + 2) + 2), "white")

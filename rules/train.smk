@@ -1,0 +1,32 @@
+# Stage 4: train. A word-conditioned DDPM from scratch on the manifest's train split; every image with each of its
+# prompt's words. Resumable: checkpoints live in results/checkpoints/{model}/, outside the outputs (Snakemake
+# deletes the outputs of a failed job), and carry a hash of the config so a stale one is never resumed.
+
+
+rule train_ddpm:
+    input:
+        manifest=results("manifest/images.parquet"),
+        images=results("manifest/images.npy"),
+        conditioning=results("embeddings/conditioning.parquet"),
+    output:
+        **train_outputs("{model}"),
+    log:
+        results("logs/train_ddpm/{model}.log"),
+    wildcard_constraints:
+        model=trained_model(),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=train_gpus(),
+    params:
+        train=config["train"],
+        image_size=config["image_size"],
+        prompt_words=train_prompt_words(),
+        checkpoint_dir=results("checkpoints/{model}"),
+        wandb_dir=results("wandb"),
+        code=code_version("train", "sample", "io", "seeds", "devices"),
+    script:
+        "../scripts/train_ddpm.py"
