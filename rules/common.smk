@@ -1,8 +1,15 @@
 # Shared helpers: config validation (before any job runs), paths, target lists, wildcard constraints.
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# Jobs import biasdiff from this workflow's src/ too (scripts, conda envs, cluster jobs: the environment is inherited).
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [_SRC, os.environ.get("PYTHONPATH")])
+    )
 
 from biasdiff.codeversion import code_version
 from biasdiff.config import validate_config
