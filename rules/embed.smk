@@ -7,16 +7,16 @@ rule embed_words:
         **embedding_inputs(),
     output:
         **embedding_outputs(),
+    log:
+        results("logs/embed_words.log"),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         embedding=embedding_params()["embedding"],
         words=embedding_params()["words"],
         code=code_version("embed", "io", "seeds"),
-    log:
-        results("logs/embed_words.log"),
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/biasdiff-cpu.yaml"
     script:
         "../scripts/embed_words.py"
