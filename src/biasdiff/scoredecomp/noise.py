@@ -17,11 +17,14 @@ import torch
 from biasdiff.seeds import derive_seed
 
 
-def shared_noise(image_seeds: Sequence[int], t: int, draw: int, shape: Sequence[int]) -> torch.Tensor:
-    """Noise (B, *shape) float32 on CPU: row i from a generator seeded by derive_seed(image_seeds[i], t, draw)."""
+def shared_noise(image_seeds: Sequence[int], t: int | str, draw: int, shape: Sequence[int]) -> torch.Tensor:
+    """Noise (B, *shape) float32 on CPU: row i from a generator seeded by derive_seed(image_seeds[i], t, draw).
+
+    `t` is a timestep, or a tag such as "across-t" for noise shared by several timesteps.
+    """
     rows = []
     for seed in image_seeds:
-        gen = torch.Generator().manual_seed(derive_seed(int(seed), int(t), int(draw)))
+        gen = torch.Generator().manual_seed(derive_seed(int(seed), t, int(draw)))
         rows.append(torch.randn(tuple(shape), generator=gen))
     return torch.stack(rows) if rows else torch.zeros((0, *shape))
 

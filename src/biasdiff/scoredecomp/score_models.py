@@ -217,14 +217,14 @@ class WordDDPMScore(_ScheduledScore):
 
         device/dtype: "auto" (CUDA if available else CPU; float32) or an explicit torch device / dtype name.
         """
-        from biasdiff.train.device import resolve_device, resolve_dtype
+        from biasdiff.devices import resolve_device, resolve_dtype
         from biasdiff.train.model import load_model_dir
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise DataError(f"model directory {model_dir} does not exist; train the model first (results/models/<name>/)")
-        dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
+        dev = device if isinstance(device, torch.device) else resolve_device(device)
+        dt = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
         model, scheduler = load_model_dir(model_dir, ema=ema, device=dev, dtype=dt)
         return cls(model, scheduler.config, conditioning, device=dev, dtype=dt, batch_size=batch_size)
 
