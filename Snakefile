@@ -15,6 +15,8 @@ include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/fairface.smk"
 include: "rules/stablebias.smk"
+include: "rules/sample.smk"
+include: "rules/audit.smk"
 
 
 rule all:

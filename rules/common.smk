@@ -220,4 +220,71 @@ def all_targets():
         for name in ("train_config.json", "loss.png", "samples.png")
     ]
     targets += list(stablebias_outputs().values())
+    targets += [sample_outputs(sampled_model(), word)["grid"] for word in SAMPLE_WORDS]
+    targets += list(audit_outputs().values())
     return targets
+
+
+# ---- sample + audit (stages 5-6a) ----
+from biasdiff.sample.words import sample_words
+
+SAMPLE_WORDS = sample_words(config["prompts"])
+
+
+def sampled_model():
+    """The trained model the sample and audit stages use (train.model; results/models/{model}/)."""
+    return config["train"]["model"]
+
+
+def sample_outputs(model, word):
+    """The three artifacts of one word's samples, by name."""
+    return {
+        "images": results(f"samples/{model}/{word}.npy"),
+        "meta": results(f"samples/{model}/{word}.parquet"),
+        "grid": results(f"samples/{model}/grid_{word}.png"),
+    }
+
+
+def sample_gpus():
+    """GPUs one sampling job asks for: 1 when sample.device names CUDA, else 0."""
+    return 1 if config["sample"]["device"].startswith("cuda") else 0
+
+
+def classifier_outputs():
+    """The attribute classifier's weights, label vocabulary and held-out metrics."""
+    return {
+        "weights": results("audit/classifier/model.safetensors"),
+        "meta": results("audit/classifier/classifier.json"),
+        "metrics": results("audit/classifier_metrics.json"),
+    }
+
+
+def audit_outputs():
+    """Every artifact of the per-word sample audit, by name."""
+    return {
+        "table": results("audit/sample_bias.parquet"),
+        "csv": results("audit/sample_bias.csv"),
+        "markdown": results("audit/sample_bias.md"),
+        "bars": results("audit/sample_bias.png"),
+        "scatter": results("audit/output_vs_embedding_bias.png"),
+    }
+
+
+def audit_inputs(wildcards=None):
+    """The samples of every word of the sampled model, the manifest, the classifier and the embedding bias."""
+    return {
+        "samples": [
+            sample_outputs(sampled_model(), word)["images"] for word in SAMPLE_WORDS
+        ],
+        "manifest": results("manifest/images.parquet"),
+        "embedding_bias": results("embeddings/bias.parquet"),
+        **classifier_outputs(),
+    }
+
+
+def audit_params():
+    """The audit's config slice (the classifier's settings reach it through the classifier files)."""
+    return {
+        "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
+        "batch_size": config["audit"]["batch_size"],
+    }

@@ -17,17 +17,17 @@ def _yerr(audit: pd.DataFrame) -> np.ndarray:
 
 def bias_bars(audit: pd.DataFrame):
     """Bar per word: fraction of samples classified female with 95% Wilson error bars; training fraction as a
-    black tick; 0.5 dashed."""
+    red diamond; 0.5 dashed."""
     fig, ax = plt.subplots(figsize=(1.2 * len(audit) + 2, 3.5))
     x = np.arange(len(audit))
     ax.bar(x, audit["frac_female"], yerr=_yerr(audit), capsize=4, color="#7b9fd4", label="samples (95% Wilson CI)")
-    ax.scatter(x, audit["train_frac_female"], marker="_", s=600, color="black", zorder=3, label="training data")
+    ax.scatter(x, audit["train_frac_female"], marker="D", s=30, color="#d62728", zorder=3, label="training data")
     ax.axhline(0.5, ls="--", lw=0.8, color="gray")
     ax.set_xticks(x, audit["word"])
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.02)
     ax.set_ylabel("P(female | word)")
     ax.set_title("What the model draws per conditioning word")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

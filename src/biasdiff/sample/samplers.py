@@ -106,7 +106,10 @@ def sample_images(
         raise ConfigError(f"config key sample.steps: {n_steps} must be between 1 and {n_train} (the model's T)")
     sched.set_timesteps(n_steps, device=device)
     cond = torch.as_tensor(np.asarray(cond, dtype=np.float32)).reshape(1, -1).to(device=device, dtype=dtype)
-    model = model.to(device=device, dtype=dtype).eval()
+    param = next(model.parameters(), None)
+    if param is not None and (param.device != device or param.dtype != dtype):
+        model = model.to(device=device, dtype=dtype)
+    model = model.eval()
 
     out = np.empty((len(seeds), image_size, image_size, channels), dtype=np.uint8)
     n_batches = -(-len(seeds) // batch_size)

@@ -22,11 +22,11 @@ from biasdiff.errors import DataError
 from biasdiff.io import save_npy, write_parquet
 from biasdiff.sample.grid import save_grid
 from biasdiff.sample.samplers import sample_images
+from biasdiff.sample.words import NULL_WORD, sample_words  # noqa: F401  (re-exported)
 from biasdiff.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
-NULL_WORD = "null"
 TRAIN_RULE = "train_ddpm"
 
 
@@ -112,9 +112,11 @@ def sample_word(
     meta_path: str | os.PathLike,
     grid_path: str | os.PathLike,
     params: Mapping[str, Any],
-    image_size: int,
 ) -> None:
-    """Stage entry point: load the model and the conditioning table, draw `word`, write the three artifacts."""
+    """Stage entry point: load the model and the conditioning table, draw `word`, write the three artifacts.
+
+    The image size is the model's own (`model.config.sample_size`).
+    """
     from biasdiff.embed import load_conditioning
     from biasdiff.train.model import load_model_dir
 
@@ -125,6 +127,7 @@ def sample_word(
     dtype = resolve_dtype(params.get("dtype", "auto"), device)
     torch.manual_seed(params["seed"])
     model, scheduler = load_model_dir(model_dir, ema=params["use_ema"], device=device, dtype=dtype)
+    image_size = int(model.config.sample_size)
     images, meta = draw_word(model, scheduler, conditioning, word, params, image_size, model_name=model_dir.name)
     save_npy(images, images_path)
     write_parquet(meta, meta_path)

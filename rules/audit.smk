@@ -1,0 +1,43 @@
+# Stage 6a: audit of what the model draws. An attribute classifier trained on the labeled synthetic images labels
+# every sample; per word: P(female) with a Wilson CI against the training data's P(female | word) and the word's
+# embedding bias.
+
+
+rule train_attribute_classifier:
+    input:
+        manifest=results("manifest/images.parquet"),
+        images=results("manifest/images.npy"),
+    output:
+        **classifier_outputs(),
+    log:
+        results("logs/train_attribute_classifier.log"),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        classifier=config["audit"]["classifier"],
+        code=code_version("audit", "manifest", "io", "seeds", "devices"),
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule audit_samples:
+    input:
+        **audit_inputs(),
+    output:
+        **audit_outputs(),
+    log:
+        results("logs/audit_samples.log"),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        words=SAMPLE_WORDS,
+        audit=audit_params(),
+        code=code_version("audit", "io"),
+    script:
+        "../scripts/audit_samples.py"

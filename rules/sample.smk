@@ -1,0 +1,26 @@
+# Stage 5: sample. N classifier-free-guided images per conditioning word (the union of prompts.*.words, plus the
+# null condition `null`) from the trained model train.model; DDPM ancestral or DDIM (sample.sampler).
+
+
+rule sample_word:
+    input:
+        model=results("models/{model}/train_config.json"),
+        conditioning=results("embeddings/conditioning.parquet"),
+    output:
+        **sample_outputs("{model}", "{word}"),
+    log:
+        results("logs/sample_word/{model}/{word}.log"),
+    wildcard_constraints:
+        model=sampled_model(),
+        word="|".join(SAMPLE_WORDS),
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=sample_gpus(),
+    params:
+        sample=config["sample"],
+        code=code_version("sample", "train", "embed", "io", "seeds", "devices"),
+    script:
+        "../scripts/sample_word.py"
