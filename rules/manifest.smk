@@ -7,8 +7,12 @@ rule build_manifest:
     output:
         manifest=results("manifest/images.parquet"),
         array=results("manifest/images.npy"),
-        counts=results("manifest/counts.csv"),
-        contacts=expand(results("manifest/contact_{prompt}.png"), prompt=PROMPTS),
+        counts=report_entry("manifest", "counts", results("manifest/counts.csv")),
+        contacts=report_entry(
+            "manifest",
+            "contacts",
+            expand(results("manifest/contact_{prompt}.png"), prompt=PROMPTS),
+        ),
     log:
         results("logs/build_manifest.log"),
     conda:

@@ -7,7 +7,7 @@ rule stablebias_audit:
     input:
         **stablebias_inputs(),
     output:
-        **stablebias_outputs(),
+        **reported("stablebias", stablebias_outputs()),
     log:
         results("logs/stablebias_audit.log"),
     conda:

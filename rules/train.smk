@@ -9,7 +9,7 @@ rule train_ddpm:
         images=results("manifest/images.npy"),
         conditioning=results("embeddings/conditioning.parquet"),
     output:
-        **train_outputs("{model}"),
+        **reported("train", train_outputs("{model}")),
     log:
         results("logs/train_ddpm/{model}.log"),
     wildcard_constraints:
