@@ -27,7 +27,7 @@ rule audit_samples:
     input:
         **audit_inputs(),
     output:
-        **audit_outputs(),
+        **reported("audit", audit_outputs()),
     log:
         results("logs/audit_samples.log"),
     conda:

@@ -7,7 +7,7 @@ rule sample_word:
         model=results("models/{model}/train_config.json"),
         conditioning=results("embeddings/conditioning.parquet"),
     output:
-        **sample_outputs("{model}", "{word}"),
+        **reported("sample", sample_outputs("{model}", "{word}")),
     log:
         results("logs/sample_word/{model}/{word}.log"),
     wildcard_constraints:
