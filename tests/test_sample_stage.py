@@ -1,0 +1,76 @@
+"""The sample stage function on a real (tiny, untrained) WordConditionedUNet saved in the train stage's layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from biasdiff.errors import ConfigError, DataError
+from biasdiff.sample.stage import image_seeds, sample_word
+from biasdiff.sample.words import sample_words
+from biasdiff.train.model import build_scheduler, build_unet
+
+COND_DIM = 4
+PARAMS = dict(n=5, sampler="ddim", steps=3, eta=0.0, guidance_scale=3.0, use_ema=True, seed=0, batch_size=4,
+              device="cpu", dtype="float32", grid_n=4)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models") / "tiny"
+    unet = build_unet({"image_size": 8, "cond_dim": COND_DIM, "block_out_channels": [8, 16], "attention_resolutions": [4],
+                       "attention_head_dim": 8, "norm_num_groups": 4})
+    unet.save_pretrained(root / "unet")
+    unet.save_pretrained(root / "unet_ema")
+    build_scheduler().save_pretrained(root / "scheduler")
+    return root
+
+
+@pytest.fixture(scope="module")
+def conditioning(tmp_path_factory):
+    path = tmp_path_factory.mktemp("emb") / "conditioning.parquet"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"word": ["man", "nurse", "woman"],
+                  "vector": [rng.normal(size=COND_DIM).astype(np.float32).tolist() for _ in range(3)]}).to_parquet(path)
+    return path
+
+
+def _outputs(tmp_path, word):
+    return dict(images_path=tmp_path / f"{word}.npy", meta_path=tmp_path / f"{word}.parquet",
+                grid_path=tmp_path / f"grid_{word}.png")
+
+
+@pytest.mark.parametrize("word", ["nurse", "null"])
+def test_sample_word_writes_images_metadata_and_grid(model_dir, conditioning, tmp_path, word):
+    out = _outputs(tmp_path, word)
+    sample_word(model_dir, conditioning, word, params=PARAMS, **out)
+    images = np.load(out["images_path"])
+    assert images.shape == (5, 8, 8, 3) and images.dtype == np.uint8
+    meta = pd.read_parquet(out["meta_path"])
+    assert list(meta["seed"]) == image_seeds(0, word, 5) and (meta["model"] == "tiny").all()
+    assert (meta["steps"] == 3).all() and (meta["guidance_scale"] == 3.0).all()
+    assert Image.open(out["grid_path"]).size[0] > 8
+    again = _outputs(tmp_path / "again", word)
+    sample_word(model_dir, conditioning, word, params=PARAMS, **again)
+    np.testing.assert_array_equal(np.load(again["images_path"]), images)  # same config, same pixels
+
+
+def test_unknown_word_fails_before_writing_and_lists_valid_words(model_dir, conditioning, tmp_path):
+    out = _outputs(tmp_path, "doctor")
+    with pytest.raises(DataError, match=r"'doctor'.*\['man', 'nurse', 'woman', 'null'\]"):
+        sample_word(model_dir, conditioning, "doctor", params=PARAMS, **out)
+    assert not any(p.exists() for p in out.values())
+
+
+def test_missing_model_dir_names_train_ddpm(conditioning, tmp_path):
+    with pytest.raises(DataError, match="train_ddpm"):
+        sample_word(tmp_path / "models" / "absent", conditioning, "man", params=PARAMS, **_outputs(tmp_path, "man"))
+
+
+def test_sample_words_is_the_union_plus_null():
+    prompts = {"a": {"words": ["man", "nurse", "person"]}, "b": {"words": ["man", "person", "man"]}}
+    assert sample_words(prompts) == ["man", "nurse", "person", "null"]
+    with pytest.raises(ConfigError, match="prompts.b.words.*reserved"):
+        sample_words({"b": {"words": ["null"]}})
