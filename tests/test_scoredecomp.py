@@ -260,3 +260,10 @@ def test_word_ddpm_score_with_the_real_word_conditioned_unet():
     x0 = score.encode(np.random.default_rng(0).integers(0, 255, size=(3, 8, 8, 3), dtype=np.uint8))
     res = score_decomp(score, x0, [0, 1, 2], ["man", "woman"], timesteps=[10, 900], variants=["simplex"])
     assert res["simplex"].scores.shape == (3, 2, 1, 2) and score.evals == 3 * 3 * 2
+
+
+def test_two_class_simplex_label_equals_nearest_output():
+    """With K = 2, w_1 > 1/2 exactly when s0 is nearer s1 than s2: simplex and −L2 labels must agree."""
+    rng = np.random.default_rng(3)
+    base, attrs = rng.normal(size=(200, 5)), rng.normal(size=(2, 200, 5))
+    np.testing.assert_array_equal(decompose(base, attrs, "simplex").argmax(1), decompose(base, attrs, "neg_l2").argmax(1))
