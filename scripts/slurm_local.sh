@@ -107,6 +107,8 @@ up() {
     dir=$(cd "$dir" && pwd -P)
     # munged (user munge) must traverse every parent of its socket and key; they must not be group/world writable.
     chmod 755 "$dir"
+    runuser -u munge -- test -x "$dir" ||
+        die "user munge cannot reach $dir (a parent directory is not world-executable); pick a directory such as /tmp/slurm-xyz"
     chown munge:munge "$dir/munge"
     chmod 755 "$dir/munge"  # munged wants execute-for-all on the socket directory
     if [[ ! -s $dir/munge/munge.key ]]; then
