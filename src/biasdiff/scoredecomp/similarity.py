@@ -99,7 +99,7 @@ def _heatmap(ax, matrix: np.ndarray, labels: Sequence[str], title: str, vmin: fl
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
+            ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", fontsize=5)
     ax.set_title(title, fontsize=9)
     return im
 
@@ -109,13 +109,14 @@ def plot_condition_heatmaps(table: pd.DataFrame):
     plt = _plt()
     ts = sorted(table["t"].unique())
     conds = list(dict.fromkeys(table["condition_a"]))
-    fig, axes = plt.subplots(1, len(ts), figsize=(3.2 * len(ts), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(ts), figsize=(4.2 * len(ts), 3.6), squeeze=False, layout="constrained")
     vmin = float(table["cosine"].min())
     for ax, t in zip(axes[0], ts):
         m = table[table["t"] == t].pivot(index="condition_a", columns="condition_b", values="cosine")
         m = m.loc[conds, conds].to_numpy()
         im = _heatmap(ax, m, [_label(c) for c in conds], f"t = {t}", vmin=vmin)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="cosine")
+    fig.suptitle("Mean cosine of the model's outputs between conditions (same x_t)")
     return fig
 
 
@@ -140,7 +141,7 @@ def plot_timestep_heatmaps(table: pd.DataFrame):
     plt = _plt()
     conds = list(dict.fromkeys(table["condition"]))
     ts = sorted(table["t_a"].unique())
-    fig, axes = plt.subplots(1, len(conds), figsize=(3.2 * len(conds), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(conds), figsize=(4.2 * len(conds), 3.6), squeeze=False, layout="constrained")
     vmin = float(table["cosine"].min())
     for ax, cond in zip(axes[0], conds):
         m = table[table["condition"] == cond].pivot(index="t_a", columns="t_b", values="cosine").loc[ts, ts]
