@@ -20,6 +20,7 @@ include: "rules/fairface.smk"
 include: "rules/stablebias.smk"
 include: "rules/sample.smk"
 include: "rules/audit.smk"
+include: "rules/scoredecomp.smk"
 
 
 rule all:

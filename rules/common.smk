@@ -223,6 +223,7 @@ def all_targets():
     targets += list(stablebias_outputs().values())
     targets += [sample_outputs(sampled_model(), word)["grid"] for word in SAMPLE_WORDS]
     targets += list(audit_outputs().values())
+    targets += scoredecomp_targets()
     return targets
 
 
@@ -318,3 +319,101 @@ def report_entry(stage, name, path):
 def reported(stage, outputs):
     """A rule's named outputs (dict) with its figures and captioned tables wrapped in report(), category `stage`."""
     return {name: report_entry(stage, name, path) for name, path in outputs.items()}
+
+
+# ---- scoredecomp (stage 6b) ----
+SCOREDECOMP_CODE = code_version(
+    "scoredecomp", "train", "embed", "manifest", "audit", "io", "seeds", "devices"
+)
+
+# Keys of the scoredecomp section every score audit depends on; each rule adds its own part.
+_SCOREDECOMP_SHARED = (
+    "split",
+    "seed",
+    "device",
+    "dtype",
+    "batch_size",
+    "use_ema",
+    "space",
+    "gender_words",
+)
+_SCOREDECOMP_PARTS = {
+    "accuracy": ("n_images", "base", "timesteps", "n_draws", "variants", "elbo"),
+    "samples": ("n_samples", "base", "timesteps", "n_draws"),
+    "score_bias": ("score_bias",),
+    "similarity": ("similarity",),
+    "lipschitz": ("lipschitz",),
+}
+
+
+def scoredecomp_model():
+    """The trained model the score audits use (scoredecomp.model, else train.model)."""
+    return config["scoredecomp"]["model"] or config["train"]["model"]
+
+
+def scoredecomp_params(part):
+    """Exactly the slice of `scoredecomp:` one score audit depends on (plus the model it audits)."""
+    section = config["scoredecomp"]
+    keys = _SCOREDECOMP_SHARED + _SCOREDECOMP_PARTS[part]
+    return {"model": scoredecomp_model(), **{key: section[key] for key in keys}}
+
+
+def scoredecomp_real_inputs():
+    """The audited model, its conditioning vectors and the manifest (real images)."""
+    return {
+        "model": results(f"models/{scoredecomp_model()}/train_config.json"),
+        "conditioning": results("embeddings/conditioning.parquet"),
+        "manifest": results("manifest/images.parquet"),
+        "images": results("manifest/images.npy"),
+    }
+
+
+def scoredecomp_sample_inputs():
+    """The sampled model, its conditioning, every word's samples and the attribute-classifier audit beside."""
+    model = sampled_model()
+    return {
+        "model": results(f"models/{model}/train_config.json"),
+        "conditioning": results("embeddings/conditioning.parquet"),
+        "samples": [sample_outputs(model, word)["images"] for word in SAMPLE_WORDS],
+        "classifier_audit": audit_outputs()["table"],
+    }
+
+
+def scoredecomp_outputs(part):
+    """Artifacts of one score audit, by name."""
+    a = "audit"
+    return {
+        "accuracy": {
+            "accuracy": results(f"{a}/scoredecomp_accuracy.parquet"),
+            "predictions": results(f"{a}/scoredecomp_predictions.parquet"),
+            "figure": results(f"{a}/scoredecomp_accuracy.png"),
+        },
+        "samples": {"table": results(f"{a}/scoredecomp_samples.parquet")},
+        "score_bias": {
+            "table": results(f"{a}/score_bias.parquet"),
+            "figure": results(f"{a}/score_bias.png"),
+        },
+        "similarity": {
+            "conditions": results(f"{a}/score_similarity_conditions.parquet"),
+            "timesteps": results(f"{a}/score_similarity_timesteps.parquet"),
+            "heatmaps": results(f"{a}/score_similarity_heatmaps.png"),
+            "curves": results(f"{a}/score_similarity_curves.png"),
+            "timestep_heatmaps": results(f"{a}/score_similarity_across_t.png"),
+        },
+        "lipschitz": {
+            "ratios": results(f"{a}/lipschitz_ratios.parquet"),
+            "summary": results(f"{a}/lipschitz_summary.parquet"),
+            "figure": results(f"{a}/lipschitz.png"),
+        },
+    }[part]
+
+
+def scoredecomp_targets():
+    """Every score-audit artifact (for rule all)."""
+    parts = ("accuracy", "samples", "score_bias", "similarity", "lipschitz")
+    return [path for part in parts for path in scoredecomp_outputs(part).values()]
+
+
+def scoredecomp_gpus():
+    """GPUs a score audit asks for: one when its device is CUDA, none otherwise."""
+    return 1 if config["scoredecomp"]["device"].startswith("cuda") else 0
