@@ -239,7 +239,10 @@ def test_elbo_rejects_bad_stages():
 
 # ---------------------------------------------------------------------------------------------- interface
 def test_word_ddpm_score_null_is_zero_vector_and_encode_range():
+    from biasdiff.scoredecomp import ScoreModel
+
     score, words, _, _ = _planted(k=2)
+    assert isinstance(score, ScoreModel)
     assert score.conditions[0] == NULL and score.condition_id(NULL) == 0
     assert not score.condition_vector(NULL).any()
     np.testing.assert_array_equal(score.condition_vector("woman"), [0, 1])

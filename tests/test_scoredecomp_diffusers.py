@@ -49,8 +49,10 @@ IMAGES = np.random.default_rng(0).integers(0, 256, size=(4, 16, 16, 3), dtype=np
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_targets_follow_prediction_type(tmp_path, prediction_type):
+    from biasdiff.scoredecomp import ScoreModel
+
     score = DiffusersScore(_pipeline(tmp_path, prediction_type), PROMPTS, batch_size=3)
-    assert score.prediction_type == prediction_type
+    assert isinstance(score, ScoreModel) and score.prediction_type == prediction_type
     x0 = score.encode(IMAGES)
     assert x0.shape == (4, 4, 8, 8)
     noise = torch.randn_like(x0)

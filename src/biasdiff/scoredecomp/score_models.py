@@ -12,7 +12,11 @@ a model only through the `ScoreModel` protocol:
   `prediction_type`) from the model's own noise schedule (a DDPMScheduler built from the model's scheduler config);
 - `predict(x_t (B, ...), t (B,), condition_ids (B,)) -> raw network output (B, ...)`, batched internally;
 - `to_eps(output, x_t, t) -> ε̂` (the score up to the factor −σ_t), whatever the prediction type;
+- `predict_conditions(x_t (B, ...), t (B,), ids (K,), space) -> (K, B, ...)`: every condition on the same inputs;
 - `evals`: number of network evaluations so far, one per (input row, condition) — exactly what `predict` ran.
+
+Both implementations share `_ScheduledScore`; a new backend only needs `conditions`, `condition_vector`, `encode`
+and `_forward(x_t, t, condition_ids)`.
 
 Timesteps are training timesteps, integers in [0, num_train_timesteps).
 """
@@ -58,6 +62,9 @@ class ScoreModel(Protocol):
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, condition_ids: torch.Tensor) -> torch.Tensor: ...
 
     def to_eps(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+    def predict_conditions(self, x_t: torch.Tensor, t: torch.Tensor, condition_ids, space: str = "raw"
+                           ) -> torch.Tensor: ...
 
 
 def _images_to_unit(images: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
