@@ -1,0 +1,136 @@
+"""Precise invalidation: after a complete smoke run, each edit makes a dry run schedule exactly the rules it touches
+and everything downstream of them, nothing else.
+
+Expected sets are "roots + their descendants in the rule graph" (`snakemake --rulegraph`), so a row stays exact as
+stages land. A row whose roots are not in the workflow's DAG yet is skipped with a reason; it runs once they exist.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from workflow_run import downstream, planned_jobs, planned_rules, rule_graph
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = Path("configs/smoke.yaml")
+
+
+def set_config(*path: str, value=None, scale=None) -> Callable[[Path], None]:
+    """Edit of configs/smoke.yaml: set the key at `path` to `value` (or multiply its number by `scale`)."""
+
+    def edit(workdir: Path) -> None:
+        cfg = yaml.safe_load((workdir / SMOKE).read_text())
+        node = cfg
+        for key in path[:-1]:
+            node = node[key]
+        if path[-1] not in node:
+            pytest.skip(f"config key {'.'.join(path)} not in configs/smoke.yaml yet")
+        node[path[-1]] = node[path[-1]] * scale if scale is not None else value
+        (workdir / SMOKE).write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    return edit
+
+
+def rewrite_config_unchanged(workdir: Path) -> None:
+    """Same values in the same order, different text (comments dropped, flow style, other indentation).
+
+    (Key order is content here: the order of `prompts:` is the order of the manifest's rows.)
+    """
+    cfg = yaml.safe_load((workdir / SMOKE).read_text())
+    (workdir / SMOKE).write_text("# reformatted\n" + yaml.safe_dump(cfg, sort_keys=False, indent=4, width=60))
+
+
+def append_comment(relpath: str) -> Callable[[Path], None]:
+    """A content change to one file (a comment line: `touch` alone does not rerun anything in Snakemake 9)."""
+
+    def edit(workdir: Path) -> None:
+        target = workdir / relpath
+        if not target.exists():
+            pytest.skip(f"{relpath} does not exist yet")
+        target.write_text(target.read_text() + "\n# edited by test_invalidation\n")
+
+    return edit
+
+
+def edit_library(subpackage: str) -> Callable[[Path], None]:
+    """A content change to the first module of src/biasdiff/<subpackage>/."""
+
+    def edit(workdir: Path) -> None:
+        modules = sorted((workdir / "src/biasdiff" / subpackage).glob("*.py"))
+        if not modules:
+            pytest.skip(f"src/biasdiff/{subpackage}/ has no modules yet")
+        modules[0].write_text(modules[0].read_text() + "\n# edited by test_invalidation\n")
+
+    return edit
+
+
+def rules_using_code(workdir: Path, subpackage: str) -> set[str]:
+    """Rules whose params carry code_version(...) naming `subpackage` (read from rules/*.smk)."""
+    users = set()
+    for smk in (workdir / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":", 1)[0].strip()
+            for args in re.findall(r"code_version\(([^)]*)\)", block):
+                if f'"{subpackage}"' in args or f"'{subpackage}'" in args:
+                    users.add(name)
+    return users
+
+
+# (id, edit, rules it must rerun directly (None: computed from code_version users), extra assertion)
+ROWS = [
+    ("prompt_count", set_config("prompts", "woman", "count", scale=2), {"synthesize_shard", "build_manifest"}),
+    ("script_content", append_comment("scripts/build_manifest.py"), {"build_manifest"}),
+    ("library_synth", edit_library("synth"), None),
+    ("library_manifest", edit_library("manifest"), None),
+    ("library_embed", edit_library("embed"), None),
+    ("unrelated_rewrite", rewrite_config_unchanged, set()),
+    ("fairface_timesteps", set_config("fairface", "timesteps", value=[200, 600]), {"fairface_audit"}),
+    ("cfg_scale", set_config("sample", "guidance_scale", value=2.0), {"sample_word"}),
+    ("jl_seed", set_config("embedding", "seed", value=1), {"embed_words"}),
+    ("audit_setting", set_config("audit", "gender_accuracy_floor", value=0.01), {"audit_samples"}),
+    ("classifier_setting", set_config("audit", "classifier", "epochs", value=3), {"train_attribute_classifier"}),
+]
+
+
+def test_complete_run_schedules_nothing(smoke_workdir):
+    assert planned_jobs(smoke_workdir) == []
+
+
+@pytest.mark.parametrize("edit,roots", [pytest.param(e, r, id=i) for i, e, r in ROWS])
+def test_edit_reruns_exactly_its_rules_and_downstream(copy_workdir, edit, roots, request):
+    workdir = copy_workdir()
+    edit(workdir)
+    graph = rule_graph(workdir)
+    if roots is None:
+        subpackage = request.node.callspec.id.removeprefix("library_")
+        roots = rules_using_code(workdir, subpackage) & set(graph)
+        assert roots, f"no rule in the DAG runs code_version({subpackage!r})"
+    missing = sorted(roots - set(graph))
+    if missing:
+        pytest.skip(f"rule(s) {missing} not in the workflow's DAG yet")
+    assert planned_rules(workdir) == (downstream(graph, roots) if roots else set())
+
+
+def test_raising_a_count_by_whole_shards_adds_only_those_shards(copy_workdir):
+    workdir = copy_workdir()
+    spec = yaml.safe_load((workdir / SMOKE).read_text())["prompts"]["woman"]
+    n_old = -(-spec["count"] // spec["shard_size"])
+    set_config("prompts", "woman", "count", value=spec["count"] + 2 * spec["shard_size"])(workdir)
+    shards = [w for rule, w in planned_jobs(workdir) if rule == "synthesize_shard"]
+    assert shards == [f"prompt=woman, shard={i:05d}" for i in (n_old, n_old + 1)]
+
+
+def test_jl_seed_change_leaves_synthesis_alone(copy_workdir):
+    workdir = copy_workdir()
+    if "embed_words" not in rule_graph(workdir):
+        pytest.skip("embed_words not in the workflow's DAG yet")
+    set_config("embedding", "seed", value=1)(workdir)
+    rules = planned_rules(workdir)
+    assert "embed_words" in rules
+    assert not rules & {"synthesize_shard", "build_manifest"}
