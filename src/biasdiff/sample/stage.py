@@ -83,7 +83,7 @@ def draw_word(
             "sampler": params["sampler"],
             "steps": np.int64(steps if steps else scheduler.config.num_train_timesteps),
             "guidance_scale": float(params["guidance_scale"]),
-            "eta": float(params.get("eta", 0.0)) if params["sampler"] == "ddim" else 1.0,
+            "eta": float(params.get("eta", 0.0)) if params["sampler"] == "ddim" else float("nan"),  # ddim only
             "use_ema": bool(params["use_ema"]),
             "model": model_name,
         }
