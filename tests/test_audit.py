@@ -256,3 +256,28 @@ def test_embedding_projection_prefers_transformed_space(tmp_path):
     assert embedding_projections(tmp_path / "b.parquet") == {"nurse": 0.0}
     with pytest.raises(DataError, match="embed_words"):
         embedding_projections(tmp_path / "none.parquet")
+
+
+def test_control_preset_is_the_default_with_three_times_the_female_nurses():
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import update_config
+
+    from biasdiff.config import validate_config
+
+    root = Path(__file__).resolve().parents[1]
+    default = validate_config(yaml.safe_load((root / "config.yaml").read_text()))
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((root / "configs/control_imbalanced.yaml").read_text()))
+    config = validate_config(config)
+    counts = {p: s["count"] for p, s in config["prompts"].items()}
+    assert counts["female_nurse"] == 3 * counts["male_nurse"] and config["results"] != default["results"]
+    assert {k: v for k, v in config.items() if k not in ("prompts", "results")} == {
+        k: v for k, v in default.items() if k not in ("prompts", "results")}
+    rows = [dict(array_index=i, words=list(config["prompts"][p]["words"]), gender=config["prompts"][p]["attributes"]["gender"],
+                 occupation=config["prompts"][p]["attributes"]["occupation"], split="train")
+            for i, p in enumerate(p for p, n in counts.items() for _ in range(n // 250))]
+    table = training_attribute_table(pd.DataFrame(rows)).set_index("word")
+    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.75)
+    assert table.loc["man", "train_frac_female"] == 0 and table.loc["woman", "train_frac_female"] == 1
