@@ -10,7 +10,7 @@
 # picked free at `up`. The one thing outside DIR is the symlink /etc/slurm/slurm.conf -> DIR/slurm.conf (job steps
 # need the default path, see link_system_conf), so one such cluster runs per host at a time. One node (this host, on
 # 127.0.0.1, CPUs/memory from `slurmd -C`), proctrack/linuxproc, task/none, no accounting (so `sacct` does not work:
-# use the plugin's `slurm-status-command: squeue`, which MinJobAge=300 keeps reliable).
+# use the plugin's `slurm-status-command: squeue`, which MinJobAge=3600 keeps reliable).
 # Needs root (daemons run as root, munged as user munge). No systemd involved.
 set -euo pipefail
 
@@ -151,9 +151,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# Finished jobs stay visible to squeue for 300 s: the Snakemake plugin's squeue status check needs
-# MinJobAge >= 3 x slurm-init-seconds-before-status-checks.
-MinJobAge=300
+# Finished jobs stay visible to squeue for an hour: tests read every job's final state after the run, and the
+# Snakemake plugin's squeue status check needs MinJobAge >= 3 x slurm-init-seconds-before-status-checks.
+MinJobAge=3600
 SchedulerParameters=sched_interval=2
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP

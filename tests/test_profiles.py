@@ -51,8 +51,8 @@ def test_ci_override_is_gpu_free_and_polls_with_squeue():
     args = parsed("slurm", "slurm-ci")
     assert args.executor == "slurm"
     assert args.slurm_status_command == "squeue"
-    # squeue forgets finished jobs after MinJobAge (300 s in scripts/slurm_local.sh): needs >= 3 x the first delay.
-    assert 3 * args.slurm_init_seconds_before_status_checks <= 300
+    # squeue forgets finished jobs after MinJobAge (3600 s in scripts/slurm_local.sh): needs >= 3 x the first delay.
+    assert 3 * args.slurm_init_seconds_before_status_checks <= 3600
     assert all(res["gpu"].value == 0 for res in args.set_resources.values())
     assert args.default_resources["slurm_partition"] is not None
 
