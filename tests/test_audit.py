@@ -213,6 +213,8 @@ def _write_inputs(tmp_path, clf, metrics, floor_ok=True):
     samples = {}
     for word, prompt in (("nurse", "female_nurse"), ("man", "man"), ("null", "woman")):
         np.save(tmp_path / f"{word}.npy", np.stack([render(prompt, i, seed=4) for i in range(10)]))
+        pd.DataFrame({"index": range(10), "sampler": "ddim", "steps": 50, "guidance_scale": 3.0, "use_ema": True}
+                     ).to_parquet(tmp_path / f"{word}.parquet")
         samples[word] = str(tmp_path / f"{word}.npy")
     outs = {k: tmp_path / "audit" / name for k, name in (
         ("out_table", "sample_bias.parquet"), ("out_csv", "sample_bias.csv"), ("out_markdown", "sample_bias.md"),
@@ -239,6 +241,7 @@ def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path
     assert (table["classifier_gender_accuracy"] == metrics["gender"]["test_accuracy"]).all()
     md = outs["out_markdown"].read_text()
     assert "| nurse | 10 | 1.000 |" in md and "held-out accuracy: gender" in md
+    assert "Samples: ddim-50, guidance scale 3, EMA weights." in md and (table["steps"] == 50).all()
     assert len(audit) == 3
 
 

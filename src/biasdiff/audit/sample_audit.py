@@ -111,6 +111,23 @@ def audit_images(
     return df[SAMPLE_AUDIT_COLUMNS + extra]
 
 
+SAMPLING_COLUMNS = ["sampler", "steps", "guidance_scale", "use_ema"]
+
+
+def sampling_settings(samples: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
+    """word -> how its samples were drawn (sampler, steps, guidance_scale, use_ema), from the per-image metadata
+    Parquet the sample stage writes beside each .npy; words without one get missing values."""
+    rows = []
+    for word, path in samples.items():
+        meta_path = Path(path).with_suffix(".parquet")
+        row = {"word": word}
+        if meta_path.is_file():
+            meta = pd.read_parquet(meta_path, columns=SAMPLING_COLUMNS)
+            row.update({c: meta[c].iloc[0] for c in SAMPLING_COLUMNS} if len(meta) else {})
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=["word", *SAMPLING_COLUMNS])
+
+
 def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit") -> str:
     """A markdown table per word (P(female) with CI, training fraction, p-value, gap, embedding projection),
     with the classifier's held-out accuracy beside it."""
@@ -119,6 +136,7 @@ def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: st
         "",
         f"Attribute classifier, held-out accuracy: gender {metrics['gender']['test_accuracy']:.3f}, "
         f"occupation {metrics['occupation']['test_accuracy']:.3f} (n = {metrics['n']['test']}).",
+        *_sampling_line(audit),
         "",
         "| word | n | P(female) | 95% CI | train P(female) | p (vs train) | gap | embedding projection |",
         "|---|---:|---:|---|---:|---:|---:|---:|",
@@ -129,6 +147,14 @@ def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: st
             f"| {r.p_value:.3g} | {r.gap:.3f} | {r.embedding_projection:+.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _sampling_line(audit: pd.DataFrame) -> list[str]:
+    if "sampler" not in audit.columns or audit["sampler"].isna().all():
+        return []
+    r = audit.dropna(subset=["sampler"]).iloc[0]
+    return [f"Samples: {r.sampler}-{int(r.steps)}, guidance scale {r.guidance_scale:g}, "
+            f"{'EMA' if r.use_ema else 'raw'} weights."]
 
 
 def run_sample_audit(
@@ -166,6 +192,7 @@ def run_sample_audit(
             raise DataError(f"samples {path} of word {word!r} do not exist; they are made by the rule sample_word")
         images[word] = np.load(path)
     audit = audit_images(images, classifier, training, projections, metrics, int(settings["batch_size"]))
+    audit = audit.merge(sampling_settings(samples), on="word", how="left")
 
     bars, scatter = bias_bars(audit), bias_scatter(audit)
     try:
