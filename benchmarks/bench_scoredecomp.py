@@ -61,6 +61,8 @@ def main() -> None:
         records.append({"method": method, "variant": variant, "timesteps": timesteps, "n_draws": draws,
                         "evals_per_image": float(evals), "accuracy": correct / len(truth), "ci_low": lo,
                         "ci_high": hi, "n": len(truth), "seconds": seconds})
+        print(f"  {method:11s} {variant:11s} t={timesteps:18s} draws={draws} evals/image={evals:6.0f} "
+              f"accuracy={correct / len(truth):.3f} [{lo:.3f}, {hi:.3f}]", flush=True)
 
     start, before = time.perf_counter(), score.evals
     res = score_decomp(score, x0, seeds, ["man", "woman"], base="", timesteps=args.timesteps, n_draws=args.draws,
