@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/scoredecomp_results.parquet")
+    ap.add_argument("--out", default="results/benchmarks/scoredecomp.parquet", help="raw table (git-ignored)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
