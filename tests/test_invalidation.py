@@ -102,11 +102,16 @@ def test_complete_run_schedules_nothing(smoke_workdir):
     assert planned_jobs(smoke_workdir) == []
 
 
+@pytest.fixture(scope="module")
+def graph(smoke_workdir) -> dict[str, set[str]]:
+    """The smoke DAG's rule graph (none of the edits below adds or removes a rule or an edge)."""
+    return rule_graph(smoke_workdir)
+
+
 @pytest.mark.parametrize("edit,roots", [pytest.param(e, r, id=i) for i, e, r in ROWS])
-def test_edit_reruns_exactly_its_rules_and_downstream(copy_workdir, edit, roots, request):
+def test_edit_reruns_exactly_its_rules_and_downstream(copy_workdir, graph, edit, roots, request):
     workdir = copy_workdir()
     edit(workdir)
-    graph = rule_graph(workdir)
     if roots is None:
         subpackage = request.node.callspec.id.removeprefix("library_")
         roots = rules_using_code(workdir, subpackage) & set(graph)
@@ -126,9 +131,9 @@ def test_raising_a_count_by_whole_shards_adds_only_those_shards(copy_workdir):
     assert shards == [f"prompt=woman, shard={i:05d}" for i in (n_old, n_old + 1)]
 
 
-def test_jl_seed_change_leaves_synthesis_alone(copy_workdir):
+def test_jl_seed_change_leaves_synthesis_alone(copy_workdir, graph):
     workdir = copy_workdir()
-    if "embed_words" not in rule_graph(workdir):
+    if "embed_words" not in graph:
         pytest.skip("embed_words not in the workflow's DAG yet")
     set_config("embedding", "seed", value=1)(workdir)
     rules = planned_rules(workdir)
