@@ -221,6 +221,7 @@ def all_targets():
         for name in ("train_config.json", "loss.png", "samples.png")
     ]
     targets += list(stablebias_outputs().values())
+    targets += list(fairface_outputs().values())
     targets += [sample_outputs(sampled_model(), word)["grid"] for word in SAMPLE_WORDS]
     targets += list(audit_outputs().values())
     targets += scoredecomp_targets()
@@ -290,35 +291,6 @@ def audit_params():
         "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
         "batch_size": config["audit"]["batch_size"],
     }
-
-
-# ---- report (stage 7) ----
-# `snakemake --report results/report.html` gathers every output marked with report(), i.e. figures (.png) and the
-# tables (.csv) that have a caption of their own, grouped by stage (category), each with a caption from report/
-# (Jinja: {{ snakemake.wildcards.word }} etc.). Rules wrap their outputs with reported() / report_entry().
-REPORT_DIR = Path(workflow.basedir) / "report"
-
-
-def report_caption(stage, name):
-    """report/<stage>_<name>.rst if it exists, else the stage's caption report/<stage>.rst."""
-    specific = REPORT_DIR / f"{stage}_{name}.rst"
-    return str(specific if specific.exists() else REPORT_DIR / f"{stage}.rst")
-
-
-def report_entry(stage, name, path):
-    """One output entry (a path or a list of paths), wrapped in report() if it is a figure or a captioned table."""
-    if isinstance(path, list):
-        return [report_entry(stage, name, p) for p in path]
-    text = str(path)
-    captioned = (REPORT_DIR / f"{stage}_{name}.rst").exists()
-    if text.endswith(".png") or (text.endswith(".csv") and captioned):
-        return report(path, caption=report_caption(stage, name), category=stage)
-    return path
-
-
-def reported(stage, outputs):
-    """A rule's named outputs (dict) with its figures and captioned tables wrapped in report(), category `stage`."""
-    return {name: report_entry(stage, name, path) for name, path in outputs.items()}
 
 
 # ---- scoredecomp (stage 6b) ----
@@ -417,3 +389,32 @@ def scoredecomp_targets():
 def scoredecomp_gpus():
     """GPUs a score audit asks for: one when its device is CUDA, none otherwise."""
     return 1 if config["scoredecomp"]["device"].startswith("cuda") else 0
+
+
+# ---- report (stage 7) ----
+# `snakemake --report results/report.html` gathers every output marked with report(), i.e. figures (.png) and the
+# tables (.csv) that have a caption of their own, grouped by stage (category), each with a caption from report/
+# (Jinja: {{ snakemake.wildcards.word }} etc.). Rules wrap their outputs with reported() / report_entry().
+REPORT_DIR = Path(workflow.basedir) / "report"
+
+
+def report_caption(stage, name):
+    """report/<stage>_<name>.rst if it exists, else the stage's caption report/<stage>.rst."""
+    specific = REPORT_DIR / f"{stage}_{name}.rst"
+    return str(specific if specific.exists() else REPORT_DIR / f"{stage}.rst")
+
+
+def report_entry(stage, name, path):
+    """One output entry (a path or a list of paths), wrapped in report() if it is a figure or a captioned table."""
+    if isinstance(path, list):
+        return [report_entry(stage, name, p) for p in path]
+    text = str(path)
+    captioned = (REPORT_DIR / f"{stage}_{name}.rst").exists()
+    if text.endswith(".png") or (text.endswith(".csv") and captioned):
+        return report(path, caption=report_caption(stage, name), category=stage)
+    return path
+
+
+def reported(stage, outputs):
+    """A rule's named outputs (dict) with its figures and captioned tables wrapped in report(), category `stage`."""
+    return {name: report_entry(stage, name, path) for name, path in outputs.items()}
