@@ -6,42 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from diffusers import DDPMScheduler, EulerDiscreteScheduler
 
 from biasdiff.errors import DataError
 from biasdiff.scoredecomp import DiffusersScore, elbo_classify, score_decomp
+from tiny_models import tiny_sd_pipeline
 
 PROMPTS = ["a photo of a man", "a photo of a woman", "a photo of a nurse"]
 
 
-def _tokenizer() -> CLIPTokenizer:
-    """A character-level CLIP BPE vocabulary written by the test (no merges): enough to tokenize any lower-case text."""
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,'")
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in chars:
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
-
-def _pipeline(tmp_path, prediction_type: str, scheduler_cls=DDPMScheduler) -> StableDiffusionPipeline:
-    torch.manual_seed(0)
-    tok = _tokenizer()
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok.get_vocab()), hidden_size=16, intermediate_size=32,
-                                        num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=77,
-                                        projection_dim=16))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
-                                attention_head_dim=4, norm_num_groups=8)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8, sample_size=16)
-    sched = scheduler_cls(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                          beta_end=0.012, prediction_type=prediction_type)
-    return StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+def _pipeline(tmp_path, prediction_type: str, scheduler_cls=DDPMScheduler):
+    """A tiny SD pipeline (16 px images, 8 px latents, 16-wide text encoder)."""
+    return tiny_sd_pipeline(prediction_type, scheduler_cls=scheduler_cls, sample_size=16, text_width=16)
 
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(4, 16, 16, 3), dtype=np.uint8)

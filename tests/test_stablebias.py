@@ -22,45 +22,10 @@ from biasdiff.stablebias.resources import load_crosscheck, load_professions, loa
 from biasdiff.stablebias.stage import relation_table
 from biasdiff.stablebias.textbias import TextEncoder, prompts_for, text_bias
 from biasdiff.stablebias.wordbias import profession_projections, profession_words
+from tiny_models import tiny_clip, tiny_clip_tokenizer
 
 
 # ---------------------------------------------------------------- tiny CLIP built from config (no files, no hub)
-def _tiny_tokenizer():
-    from transformers import CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = sorted(set(bytes_to_unicode().values()))
-    vocab = {c: i for i, c in enumerate(chars)}
-    for c in chars:
-        vocab[c + "</w>"] = len(vocab)
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    tok = CLIPTokenizer(vocab=vocab, merges=[])
-    tok.model_max_length = 77
-    return tok
-
-
-def _tiny_clip():
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-    tok = _tiny_tokenizer()
-    config = CLIPConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=77,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=32, patch_size=8),
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    model = CLIPModel(config).eval()
-    processor = CLIPProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tok,
-    )
-    return model, processor
-
-
 def _png(colour, size=24) -> bytes:
     buf = io.BytesIO()
     rng = np.random.default_rng(sum(colour))
@@ -124,7 +89,7 @@ def test_word_projection_multiword_mean_and_oov():
 def test_text_bias_cosines_match_manual_and_prompts():
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tok = _tiny_tokenizer()
+    tok = tiny_clip_tokenizer()
     torch.manual_seed(0)
     model = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                          num_attention_heads=2, max_position_embeddings=77,
@@ -162,7 +127,7 @@ def test_parquet_loader_rejects_bad_input(tmp_path):
 
 
 def test_clip_zero_shot_is_argmax_over_the_right_prompts(tmp_path):
-    model, processor = _tiny_clip()
+    model, processor = tiny_clip()
     imgs = [Image.open(io.BytesIO(_png((i * 50, 20, 90)))).convert("RGB") for i in range(5)]
     probs = sb_images.clip_gender_probs(model, processor, imgs, "truck driver")
     assert probs.shape == (5, 2) and np.allclose(probs.sum(1), 1)
@@ -181,7 +146,7 @@ def test_clip_zero_shot_is_argmax_over_the_right_prompts(tmp_path):
 
 def test_label_dataset_counts_and_reports_profession_without_images(tmp_path):
     _write_dataset(tmp_path / "ds", _rows())
-    model, processor = _tiny_clip()
+    model, processor = tiny_clip()
     prof = pd.DataFrame({"profession": ["nurse", "truck driver", "CEO"], "key": ["nurse", "truck driver", "ceo"]})
     table = sb_images.label_dataset(tmp_path / "ds", model, processor, prof)
     assert len(table) == 6 and set(table["model"]) == {"SD_14", "SD_2"}
