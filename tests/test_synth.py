@@ -119,3 +119,10 @@ def test_derive_seed_stable_value():
     # pinned: changing the derivation would silently change every dataset
     assert derive_seed(0, "man", 0) == derive_seed("0", "man", "0")
     assert derive_seed(0, "man", 0) == 8598553462732293159
+
+
+@pytest.mark.parametrize("size,supersample", [(8, 1), (16, 1), (16, 2)])
+def test_tiny_render_sizes(size, supersample):
+    for occupation in ("none", "nurse", "philosopher"):
+        image = render_person(rng_for(size, occupation), "female", occupation, RenderSettings(size=size, supersample=supersample))
+        assert image.shape == (size, size, 3)

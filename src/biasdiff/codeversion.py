@@ -12,8 +12,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 def code_version(*modules: str) -> str:
     """SHA-256 (first 16 hex digits) over the sources of the named subpackages/modules of biasdiff.
 
-    `code_version("synth", "io")` hashes `src/biasdiff/synth/**/*.py` and `src/biasdiff/io.py`. Unknown names
-    raise ValueError naming the valid ones.
+    `code_version("synth", "io")` hashes `src/biasdiff/synth/**/*.py` and `src/biasdiff/io.py`; a single module of a
+    subpackage is named by its path, e.g. `"sample/samplers"`. Unknown names raise ValueError naming the valid ones.
     """
     digest = hashlib.sha256()
     for name in sorted(set(modules)):

@@ -93,7 +93,7 @@ def _background_library(rng: np.random.Generator, side: int) -> Image.Image:
             if x >= side:
                 break
             colour = tuple(min(255, int(c * shade)) for c in _BOOK_COLOURS[kind])
-            d.rectangle([x, top, x + w - 1, y1], fill=colour)
+            d.rectangle([x, top, max(x, x + w - 1), y1], fill=colour)  # books narrower than 1 px at tiny sizes
             x += w + gap
         d.rectangle([0, y1, side, y1 + 0.06 * row_h], fill=shelf)
     return img.filter(ImageFilter.BoxBlur(side / 128))
