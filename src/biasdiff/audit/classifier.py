@@ -33,6 +33,10 @@ from biasdiff.seeds import derive_seed, unit_uniform
 
 log = logging.getLogger(__name__)
 
+# Early stopping counts an epoch as progress only if it lowers the val loss by at least this fraction: near zero loss,
+# ever-smaller absolute gains would otherwise run every configured epoch on a classifier that is already perfect.
+MIN_REL_IMPROVEMENT = 0.05
+
 HEADS = ("gender", "occupation")
 
 
@@ -208,7 +212,8 @@ def train_attribute_classifier(
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     gen = torch.Generator().manual_seed(seed)
     bs = int(settings["batch_size"])
-    best = (math.inf, -1, copy.deepcopy(model.state_dict()))
+    best = (math.inf, -1, copy.deepcopy(model.state_dict()))  # (lowest val loss, its epoch, its weights)
+    progress_epoch = -1  # last epoch that lowered the val loss by at least MIN_REL_IMPROVEMENT
     history = []
     n_train = len(idx["train"])
     for epoch in range(int(settings["epochs"])):
@@ -229,9 +234,11 @@ def train_attribute_classifier(
                         **{f"val_{h}_accuracy": a for h, a in val["accuracy"].items()}})
         log.info("classifier epoch %d: train loss %.4f, val loss %.4f, val accuracy %s", epoch, total / n_train,
                  val["loss"], {h: round(a, 4) for h, a in val["accuracy"].items()})
-        if val["loss"] < best[0] - 1e-6:
+        if val["loss"] < best[0] * (1 - MIN_REL_IMPROVEMENT):
+            progress_epoch = epoch
+        if val["loss"] < best[0]:
             best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= int(settings["patience"]):
+        if epoch - progress_epoch >= int(settings["patience"]):
             log.info("early stop at epoch %d (best val loss %.4f at epoch %d)", epoch, best[0], best[1])
             break
     model.load_state_dict(best[2])
