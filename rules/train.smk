@@ -27,6 +27,8 @@ rule train_ddpm:
         prompt_words=train_prompt_words(),
         checkpoint_dir=results("checkpoints/{model}"),
         wandb_dir=results("wandb"),
-        code=code_version("train", "sample/samplers", "manifest", "embed", "io", "seeds", "devices"),
+        code=code_version(
+            "train", "sample/samplers", "manifest", "embed", "io", "seeds", "devices"
+        ),
     script:
         "../scripts/train_ddpm.py"
