@@ -15,7 +15,6 @@ indices, see `labels.HF_ORDER`), service_test (bool). `<root>` may also be the p
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from biasdiff.errors import DataError
+from biasdiff.hfimage import decode_image_cell
 from biasdiff.fairface.labels import check_names, names_from_indices
 
 LAYOUTS = ("official", "hf_parquet", "auto")
@@ -76,16 +76,7 @@ def _open_rgb(path: Path, name: str) -> Image.Image:
 
 def _image_from_cell(cell, where: str) -> Image.Image:
     """An HF `Image` feature cell: {"bytes": ..., "path": ...} (or raw bytes)."""
-    data = cell.get("bytes") if isinstance(cell, dict) else cell
-    if data is None and isinstance(cell, dict) and cell.get("path") and Path(cell["path"]).is_file():
-        data = Path(cell["path"]).read_bytes()
-    if data is None:
-        raise DataError(f"FairFace Parquet image at {where} has neither bytes nor a readable path")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"FairFace Parquet image at {where} cannot be decoded: {exc}") from exc
+    return decode_image_cell(cell, f"FairFace Parquet image at {where}")
 
 
 def _read_parquet_rows(path: Path, rows: Sequence[int], column: str) -> dict[int, object]:

@@ -11,7 +11,6 @@ Labelling as in the seed project: for each image of profession p, CLIP scores th
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -23,6 +22,7 @@ import torch
 from PIL import Image
 
 from biasdiff.errors import DataError
+from biasdiff.hfimage import decode_image_cell
 from biasdiff.stablebias.resources import profession_key
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,7 @@ def dataset_files(path: str | Path) -> list[Path]:
 
 
 def decode_image(cell, where: str) -> Image.Image:
-    data = cell.get("bytes") if isinstance(cell, dict) else cell
-    if data is None and isinstance(cell, dict) and cell.get("path") and Path(cell["path"]).is_file():
-        data = Path(cell["path"]).read_bytes()
-    if data is None:
-        raise DataError(f"StableBias image at {where} has neither bytes nor a readable path")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"StableBias image at {where} cannot be decoded: {exc}") from exc
+    return decode_image_cell(cell, f"StableBias image at {where}")
 
 
 def iter_images(
