@@ -40,6 +40,8 @@ rule fairface_audit:
         fairface=config["fairface"],
         root=config["fairface"]["root"],
         image_size=config["fairface"]["image_size"] or config["image_size"],
-        code=code_version("fairface", "scoredecomp", "train", "embed", "io", "seeds"),
+        code=code_version(
+            "fairface", "hfimage", "scoredecomp", "train", "embed", "io", "seeds"
+        ),
     script:
         "../scripts/fairface_audit.py"

@@ -18,6 +18,6 @@ rule stablebias_audit:
     params:
         stablebias=config["stablebias"],
         embedding_source=config["embedding"]["source"],
-        code=code_version("stablebias", "embed", "io", "devices"),
+        code=code_version("stablebias", "hfimage", "embed", "io", "devices"),
     script:
         "../scripts/stablebias_audit.py"
