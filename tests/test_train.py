@@ -227,3 +227,22 @@ def test_bf16_autocast_is_really_active(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "diffusion_loss", spy)
     _train(tmp_path, cfg=tiny_train_cfg(steps=1, precision="bf16"))
     assert seen == [torch.bfloat16]
+
+
+@pytest.mark.parametrize("n_steps", [1, 2, 3, 10, 800])
+@pytest.mark.parametrize("kind", ["onecycle", "cosine"])
+def test_lr_schedule_builds_and_steps_for_any_length(kind, n_steps):
+    """Short runs (benchmarks, smoke configs) used to hit OneCycleLR's division by (pct_start * total - 1) = 0."""
+    from biasdiff.train.trainer import make_lr_scheduler
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = make_lr_scheduler(opt, {"type": kind, "warmup_fraction": 0.1}, n_steps)
+    lrs = []
+    for _ in range(n_steps):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert all(0 <= lr <= 1e-3 * (1 + 1e-9) for lr in lrs)
+    if n_steps >= 10:
+        assert max(lrs) == pytest.approx(1e-3, rel=0.05)  # the peak is reached, then it decays
+        assert lrs[-1] < 0.5e-3

@@ -81,9 +81,12 @@ def make_lr_scheduler(optimizer, cfg: Mapping[str, Any], n_steps: int):
     kind = cfg["type"]
     warmup = int(round(cfg["warmup_fraction"] * n_steps))
     if kind == "onecycle":
+        total = max(n_steps, 3)
+        # torch's OneCycleLR divides by (pct_start * total - 1): keep the warm-up phase longer than one step, so a
+        # short run (a benchmark, a smoke config) gets a warm-up of >= 1.5 steps instead of a ZeroDivisionError.
+        pct = min(max(cfg["warmup_fraction"], 1.5 / total), 1 - 1.5 / total)
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=max(n_steps, 2),
-            pct_start=max(cfg["warmup_fraction"], 1e-6),
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=pct,
         )
     if kind == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=n_steps)
