@@ -284,3 +284,16 @@ def test_control_preset_is_the_default_with_three_times_the_female_nurses():
     table = training_attribute_table(pd.DataFrame(rows)).set_index("word")
     assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.75)
     assert table.loc["man", "train_frac_female"] == 0 and table.loc["woman", "train_frac_female"] == 1
+
+
+@pytest.mark.parametrize("val_loss, best, progress", [
+    (0.50, 0.60, True),     # a real gain
+    (0.59, 0.60, False),    # < 5% relative
+    (0.0030, 0.0036, False),  # 17% relative but 0.6 millinats: a perfect classifier getting more confident
+    (0.0020, 0.0036, True),
+    (0.70, float("inf"), True),  # the first epoch always counts
+])
+def test_early_stopping_progress_needs_relative_and_absolute_gain(val_loss, best, progress):
+    from biasdiff.audit.classifier import made_progress
+
+    assert made_progress(val_loss, best) is progress

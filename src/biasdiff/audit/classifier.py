@@ -33,11 +33,20 @@ from biasdiff.seeds import derive_seed, unit_uniform
 
 log = logging.getLogger(__name__)
 
-# Early stopping counts an epoch as progress only if it lowers the val loss by at least this fraction: near zero loss,
-# ever-smaller absolute gains would otherwise run every configured epoch on a classifier that is already perfect.
+# Early stopping counts an epoch as progress only if it lowers the best val loss by at least this fraction AND by at
+# least this many nats: near zero loss the loss keeps halving (a relative gain every epoch) while the predictions no
+# longer change, which would otherwise run every configured epoch on a classifier that is already perfect.
 MIN_REL_IMPROVEMENT = 0.05
+MIN_ABS_IMPROVEMENT = 1e-3
 
 HEADS = ("gender", "occupation")
+
+
+def made_progress(val_loss: float, best_loss: float) -> bool:
+    """Whether `val_loss` beats the best so far by enough to reset early stopping's patience (see MIN_*_IMPROVEMENT)."""
+    if not math.isfinite(best_loss):
+        return math.isfinite(val_loss)
+    return val_loss < best_loss - max(best_loss * MIN_REL_IMPROVEMENT, MIN_ABS_IMPROVEMENT)
 
 
 def _groups(channels: int) -> int:
@@ -234,7 +243,7 @@ def train_attribute_classifier(
                         **{f"val_{h}_accuracy": a for h, a in val["accuracy"].items()}})
         log.info("classifier epoch %d: train loss %.4f, val loss %.4f, val accuracy %s", epoch, total / n_train,
                  val["loss"], {h: round(a, 4) for h, a in val["accuracy"].items()})
-        if val["loss"] < best[0] * (1 - MIN_REL_IMPROVEMENT):
+        if made_progress(val["loss"], best[0]):
             progress_epoch = epoch
         if val["loss"] < best[0]:
             best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
