@@ -46,10 +46,10 @@ def load(args):
     return model, build_scheduler(), f"config.yaml UNet at {cfg['image_size']} px, random weights"
 
 
-def timed(model, scheduler, cond, seeds, sampler, steps, size, batch):
+def timed(model, scheduler, cond, seeds, sampler, steps, size, batch, eta=1.0):
     tic = time.perf_counter()
     images = sample_images(model, scheduler, cond, seeds, image_size=size, sampler=sampler, steps=steps,
-                           guidance_scale=3.0, batch_size=batch, progress=False)
+                           guidance_scale=3.0, eta=eta, batch_size=batch, progress=False)
     return images, time.perf_counter() - tic
 
 
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64, help="images per word and sampler in part 2")
     ap.add_argument("--throughput-n", type=int, default=16)
     ap.add_argument("--ddim-steps", type=int, default=50)
+    ap.add_argument("--eta", type=float, default=1.0, help="DDIM eta (config default 1)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -86,7 +87,7 @@ def main() -> None:
     cond = condition_vector(table, args.words[0] if args.words[0] in table else next(iter(table)))
     seeds = image_seeds(0, "bench", args.throughput_n)
     batch = min(args.batch_size, args.throughput_n)
-    _, t_ddim = timed(model, scheduler, cond, seeds, "ddim", args.ddim_steps, size, batch)
+    _, t_ddim = timed(model, scheduler, cond, seeds, "ddim", args.ddim_steps, size, batch, args.eta)
     _, t_ddpm = timed(model, scheduler, cond, seeds, "ddpm", None, size, batch)
     n = len(seeds)
     print("\n| sampler | images | wall s | images/s | UNet rows/s |")
@@ -107,7 +108,7 @@ def main() -> None:
         cond = condition_vector(table, word)
         seeds = image_seeds(0, word, args.n)  # the sample stage's own seeds
         bs = min(args.batch_size, args.n)
-        a, _ = timed(model, scheduler, cond, seeds, "ddim", args.ddim_steps, size, bs)
+        a, _ = timed(model, scheduler, cond, seeds, "ddim", args.ddim_steps, size, bs, args.eta)
         b, tb = timed(model, scheduler, cond, seeds, "ddpm", None, size, bs)
         fa = clf.predict(a)["gender"] == "female"
         fb = clf.predict(b)["gender"] == "female"

@@ -44,9 +44,10 @@ def cond():
     return np.random.default_rng(0).normal(size=COND_DIM).astype(np.float32)
 
 
-@pytest.mark.parametrize("sampler,steps", [("ddim", 10), ("ddpm", None)])
-def test_sampler_shapes_range_and_determinism(model, scheduler, cond, sampler, steps):
-    kw = dict(image_size=8, sampler=sampler, steps=steps, guidance_scale=3.0, progress=False)
+@pytest.mark.parametrize("sampler,steps,eta", [("ddim", 10, 0.0), ("ddim", 10, 1.0), ("ddpm", None, 0.0)])
+def test_sampler_shapes_range_and_determinism(model, scheduler, cond, sampler, steps, eta):
+    """Per-image seeds: the same image whatever the batching, also for stochastic DDIM (eta 1, the default)."""
+    kw = dict(image_size=8, sampler=sampler, steps=steps, guidance_scale=3.0, eta=eta, progress=False)
     a = sample_images(model, scheduler, cond, [1, 2, 3], batch_size=3, **kw)
     assert a.shape == (3, 8, 8, 3) and a.dtype == np.uint8
     assert a.min() >= 0 and a.max() <= 255 and a.std() > 0
@@ -54,6 +55,13 @@ def test_sampler_shapes_range_and_determinism(model, scheduler, cond, sampler, s
     np.testing.assert_array_equal(a, b)
     c = sample_images(model, scheduler, cond, [4, 2, 3], batch_size=3, **kw)
     assert not np.array_equal(a[0], c[0]) and np.array_equal(a[1:], c[1:])
+
+
+def test_ddim_eta_changes_the_draw(model, scheduler, cond):
+    kw = dict(image_size=8, sampler="ddim", steps=10, guidance_scale=3.0, progress=False)
+    a = sample_images(model, scheduler, cond, [1, 2], eta=0.0, **kw)
+    b = sample_images(model, scheduler, cond, [1, 2], eta=1.0, **kw)
+    assert not np.array_equal(a, b)
 
 
 def test_ddpm_uses_all_training_steps(model, scheduler, cond):

@@ -49,7 +49,7 @@ def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tenso
                 image_size: int, seed: int, device) -> Image.Image:
     """A PIL grid: one row per word in `vocab` plus a last row for the null condition, `grid_cfg["n"]` columns.
 
-    DDIM with `grid_cfg["steps"]` steps and guidance `grid_cfg["guidance_scale"]`; the same seeds in every row, so
+    DDIM with `grid_cfg["steps"]` steps, eta `grid_cfg["eta"]` (default 1) and guidance `grid_cfg["guidance_scale"]`; the same seeds in every row, so
     rows differ only by their word.
     """
     n = int(grid_cfg["n"])
@@ -60,7 +60,7 @@ def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tenso
     diffusers_logging.set_verbosity_error()
     try:
         rows = [sample_images(model, scheduler, c, seeds, image_size=image_size, sampler="ddim", steps=grid_cfg["steps"],
-                              guidance_scale=grid_cfg["guidance_scale"], device=device, progress=False)
+                              eta=grid_cfg.get("eta", 1.0), guidance_scale=grid_cfg["guidance_scale"], device=device, progress=False)
                 for c in conds]
     finally:
         diffusers_logging.set_verbosity(previous)
