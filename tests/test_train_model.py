@@ -40,6 +40,21 @@ def test_word_vector_changes_output_and_zero_is_null():
     assert torch.equal(out_0, ref)
 
 
+def test_cond_scale_multiplies_the_word_vector_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    scaled = build_unet({**TINY, "cond_scale": 4.0}).eval()
+    plain = build_unet(TINY).eval()
+    plain.load_state_dict(scaled.state_dict())
+    x, t, c = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(scaled(x, t, c), plain(x, t, 4.0 * c))
+        assert torch.equal(scaled(x, t, torch.zeros_like(c)), plain(x, t, torch.zeros_like(c)))  # null stays null
+        scaled.save_pretrained(tmp_path / "m")
+        again = WordConditionedUNet.from_pretrained(tmp_path / "m")
+        assert again.config.cond_scale == 4.0
+        assert torch.equal(again(x, t, c), scaled(x, t, c))
+
+
 def test_saved_model_reloads_by_path_with_identical_outputs(tmp_path):
     torch.manual_seed(0)
     model = build_unet(TINY).eval()

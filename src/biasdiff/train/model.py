@@ -35,6 +35,7 @@ UNET_KEYS = (
     "norm_num_groups",
     "mid_attention",
     "dropout",
+    "cond_scale",
 )
 
 
@@ -108,6 +109,7 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
         norm_num_groups: int = 8,
         mid_attention: bool = True,
         dropout: float = 0.0,
+        cond_scale: float = 1.0,
         in_channels: int = 3,
         out_channels: int = 3,
     ):
@@ -146,7 +148,7 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
             raise ValueError(
                 f"cond must have shape ({sample.shape[0]}, {self.cond_dim}) to match the batch; got {tuple(cond.shape)}"
             )
-        shift = self.cond_proj(cond.to(self.cond_proj.weight.dtype))
+        shift = self.cond_proj(cond.to(self.cond_proj.weight.dtype) * self.config.cond_scale)
         return self.unet(sample, timestep, class_labels=shift, return_dict=False)[0]
 
 
