@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,17 +32,14 @@ from biasdiff.sample.grid import save_grid  # noqa: E402
 from biasdiff.sample.samplers import sample_images  # noqa: E402
 from biasdiff.train.model import load_model_dir  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
-from train_fixtures import train_defaults  # noqa: E402
+from bench_train import default_train_cfg  # noqa: E402
 
 WORDS = ["man", "woman", "nurse", "philosopher", "person", None]
 
 
 def merged_train_cfg(overrides: list[str]) -> dict:
-    """train defaults <- config.yaml's train: <- `key.sub=value` overrides (values parsed as YAML)."""
-    cfg = train_defaults()
-    user = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
-    for key, value in user.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value
+    """bench_train's default train config (schema defaults <- config.yaml) <- `key.sub=value` overrides (YAML values)."""
+    cfg = default_train_cfg()
     for item in overrides:
         path, _, raw = item.partition("=")
         node = cfg
@@ -71,8 +67,8 @@ def main() -> None:
     cfg = merged_train_cfg(args.set)
     cfg.update({"wandb": {"mode": "disabled", "project": "probe"}, "grid": {**cfg["grid"], "every": 0},
                 "checkpoint_every": 10**6, "device": "cpu"})
-    prompts = yaml.safe_load((ROOT / "config.yaml").read_text())["prompts"]
-    size = yaml.safe_load((ROOT / "config.yaml").read_text())["image_size"]
+    user = yaml.safe_load((ROOT / "config.yaml").read_text())
+    prompts, size = user["prompts"], user["image_size"]
     tic = time.perf_counter()
     if args.model_dir:
         model_dir = Path(args.model_dir)
@@ -104,7 +100,8 @@ def main() -> None:
     save_grid(np.concatenate(grids), out / "grid.png", n=len(grids) * 8)
     frame = pd.DataFrame(rows).set_index("word")
     summary = {
-        "name": args.name, "overrides": args.set, "eta": args.eta, "guidance": args.guidance, "train_s": round(train_s, 1), "sample_s": round(sample_s, 1),
+        "name": args.name, "overrides": args.set, "eta": args.eta, "guidance": args.guidance,
+        "train_s": round(train_s, 1), "sample_s": round(sample_s, 1),
         "final_val_loss": result["final_val_loss"],
         "gender_contrast": float(frame.loc["woman", "frac_female"] - frame.loc["man", "frac_female"]),
         "occupation_contrast": float(frame.loc["nurse", "occ_nurse"] - frame.loc["philosopher", "occ_nurse"]),

@@ -222,7 +222,7 @@ def train_attribute_classifier(
     gen = torch.Generator().manual_seed(seed)
     bs = int(settings["batch_size"])
     best = (math.inf, -1, copy.deepcopy(model.state_dict()))  # (lowest val loss, its epoch, its weights)
-    progress_epoch = -1  # last epoch that lowered the val loss by at least MIN_REL_IMPROVEMENT
+    progress_epoch = -1  # last epoch that `made_progress`; patience counts from it
     history = []
     n_train = len(idx["train"])
     for epoch in range(int(settings["epochs"])):
