@@ -1,6 +1,8 @@
 # Stage 4: train. A word-conditioned DDPM from scratch on the manifest's train split; every image with each of its
 # prompt's words. Resumable: checkpoints live in results/checkpoints/{model}/, outside the outputs (Snakemake
 # deletes the outputs of a failed job), and carry a hash of the config so a stale one is never resumed.
+# Training is the critical path (priority): it starts before the attribute classifier, which then runs beside
+# sampling and the score audits on the cores they leave free instead of delaying training.
 
 
 rule train_ddpm:
@@ -14,6 +16,7 @@ rule train_ddpm:
         results("logs/train_ddpm/{model}.log"),
     wildcard_constraints:
         model=trained_model(),
+    priority: 10
     conda:
         "../envs/biasdiff-cpu.yaml"
     threads: 2

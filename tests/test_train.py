@@ -164,6 +164,29 @@ def test_outputs_layout_and_reload(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), raw.parameters()))  # EMA differs from raw
 
 
+def test_sample_grids_go_to_wandb_every_k_steps_and_the_final_one_is_drawn_once(tmp_path, monkeypatch):
+    from PIL import Image
+
+    drawn, logged = [], []
+
+    class Run:
+        def log(self, data, step):
+            logged.extend(step for key in data if key == "ema_samples")
+
+        def finish(self):
+            pass
+
+    def fake_grid(*args, **kwargs):
+        drawn.append(1)
+        return Image.new("RGB", (4, 4))
+
+    monkeypatch.setattr(trainer, "_init_wandb", lambda *a, **k: Run())
+    monkeypatch.setattr(trainer, "sample_grid", fake_grid)
+    _train(tmp_path, cfg=tiny_train_cfg(grid={"every": 3, "n": 2, "steps": 2, "guidance_scale": 3.0, "eta": 1.0}))
+    assert logged == [3, 6] and len(drawn) == 2  # step 6's grid is samples.png, not drawn twice
+    assert (tmp_path / "models" / "m" / "samples.png").is_file()
+
+
 def test_validation_loss_is_a_fixed_mean(tmp_path):
     m, a, c = write_inputs(tmp_path)
     from biasdiff.train.data import conditioning_matrix, read_conditioning, read_manifest, select_split

@@ -294,7 +294,7 @@ def train_ddpm(
         if run is not None:
             run.log({k: v for k, v in row.items() if k != "step" and not (isinstance(v, float) and math.isnan(v))},
                     step=done)
-            if cfg["grid"]["every"] and done % cfg["grid"]["every"] == 0:
+            if cfg["grid"]["every"] and done % cfg["grid"]["every"] == 0 and done < n_steps:  # last: _write_outputs
                 import wandb
 
                 grid = sample_grid(_ema_copy(model, ema), noise_scheduler, vocab, cond_matrix, cfg["grid"], image_size,
