@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from biasdiff.audit.classifier import (
@@ -38,7 +39,8 @@ PROMPTS = {  # the config's prompts: (gender, occupation, words)
     "man": ("male", "none", ["man", "person", "man"]),
     "woman": ("female", "none", ["woman", "person", "woman"]),
 }
-CLF_SETTINGS = dict(epochs=12, batch_size=64, lr=3e-3, weight_decay=1e-4, patience=3, seed=0, width=8, noise_std=0.1)
+CLF_SETTINGS = dict(epochs=12, batch_size=64, lr=3e-3, weight_decay=1e-4, patience=3, seed=0, width=8, noise_std=0.1,
+                    members=3, bag_fraction=0.75)
 
 
 def render(prompt: str, index: int, seed: int = 0) -> np.ndarray:
@@ -119,9 +121,8 @@ def test_training_fraction_counts_repeated_words():
 # ---------------------------------------------------------------- classifier
 
 
-@pytest.fixture(scope="module")
-def classifier():
-    """Trained once on 6 prompts x 40 procedural images (val 8, test 12 per prompt)."""
+def training_set() -> tuple[np.ndarray, dict, list[str]]:
+    """6 prompts x 40 procedural images (train 24, val 6, test 10 per prompt)."""
     images, gender, occupation, roles = [], [], [], []
     for prompt, (g, o, _) in PROMPTS.items():
         for i in range(40):
@@ -129,14 +130,20 @@ def classifier():
             gender.append(g)
             occupation.append(o)
             roles.append("train" if i < 24 else "val" if i < 30 else "test")
-    clf, metrics = train_attribute_classifier(np.stack(images), {"gender": gender, "occupation": occupation}, roles,
-                                              CLF_SETTINGS, progress=False)
-    return clf, metrics
+    return np.stack(images), {"gender": gender, "occupation": occupation}, roles
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """A 3-member ensemble (each on 75% of the train split), trained once."""
+    return train_attribute_classifier(*training_set(), CLF_SETTINGS, progress=False)
 
 
 def test_classifier_high_heldout_accuracy_on_procedural_people(classifier):
-    _, metrics = classifier
+    clf, metrics = classifier
     assert metrics["n"] == {"train": 144, "val": 36, "test": 60}
+    assert metrics["members"] == 3 == len(clf.models) and len(metrics["gender"]["member_test_accuracy"]) == 3
+    assert len(metrics["epochs_run"]) == 3 and {r["member"] for r in metrics["history"]} == {0, 1, 2}
     assert metrics["gender"]["test_accuracy"] >= 0.9
     assert metrics["occupation"]["test_accuracy"] >= 0.9
     conf = np.array(metrics["gender"]["test_confusion"])
@@ -150,9 +157,54 @@ def test_classifier_save_load_roundtrip(classifier, tmp_path):
     images = np.stack([render("female_nurse", i, seed=5) for i in range(6)])
     clf.save(tmp_path / "clf")
     again = AttributeClassifier.load(tmp_path / "clf")
-    np.testing.assert_allclose(again.predict_proba(images)["gender"], clf.predict_proba(images)["gender"], atol=1e-6)
+    np.testing.assert_allclose(again.member_proba(images)["gender"], clf.member_proba(images)["gender"], atol=1e-6)
     with pytest.raises(DataError, match="train_attribute_classifier"):
         AttributeClassifier.load(tmp_path / "missing")
+    meta = json.loads((tmp_path / "clf" / "classifier.json").read_text())
+    del meta["members"]  # a directory written before ensembles: told to retrain, not a state-dict traceback
+    (tmp_path / "clf" / "classifier.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="no 'members'.*train_attribute_classifier"):
+        AttributeClassifier.load(tmp_path / "clf")
+
+
+def test_ensemble_members_differ_and_vote_by_mean_probability(classifier):
+    clf, _ = classifier
+    images = np.stack([render(p, i, seed=6) for p in ("man", "woman") for i in range(4)])
+    members = clf.member_proba(images)
+    assert members["gender"].shape == (3, 8, 2) and members["occupation"].shape == (3, 8, 3)
+    assert not np.allclose(members["gender"][0], members["gender"][1])  # own seed and bootstrap share each
+    mean = clf.predict_proba(images)
+    np.testing.assert_allclose(mean["gender"], members["gender"].mean(0))
+    assert list(clf.predict(images)["gender"]) == list(np.array(["female", "male"])[mean["gender"].argmax(1)])
+
+
+def test_single_member_is_the_default():
+    settings = {k: v for k, v in CLF_SETTINGS.items() if k not in ("members", "bag_fraction")} | {"epochs": 2}
+    clf, metrics = train_attribute_classifier(*training_set(), settings, progress=False)
+    assert len(clf.models) == 1 and metrics["members"] == 1
+    assert metrics["gender"]["member_test_accuracy"] == [metrics["gender"]["test_accuracy"]]
+
+
+def test_bootstrap_indices_are_seeded_shares_without_replacement():
+    from biasdiff.audit.classifier import bootstrap_indices
+
+    a = bootstrap_indices(100, 0.5, seed=3)
+    assert len(a) == 50 == len(set(a.tolist())) and a.tolist() == sorted(a.tolist()) and int(a.max()) < 100
+    assert torch.equal(a, bootstrap_indices(100, 0.5, seed=3)) and not torch.equal(a, bootstrap_indices(100, 0.5, 4))
+    assert torch.equal(bootstrap_indices(7, 1.0, seed=3), torch.arange(7))
+    assert len(bootstrap_indices(3, 0.01, seed=0)) == 1
+
+
+def test_member_spread_counts_disputed_samples():
+    from biasdiff.audit.sample_audit import member_spread
+
+    labels = np.array([["female", "female", "male", "male"],
+                       ["female", "male", "male", "male"],
+                       ["female", "female", "male", "female"]])
+    spread = member_spread(labels)
+    assert spread == {"classifier_members": 3, "members_frac_female_min": 0.25, "members_frac_female_max": 0.75,
+                      "frac_disputed": 0.5}
+    assert math.isnan(member_spread(np.zeros((3, 0), dtype=object))["frac_disputed"])
 
 
 def test_classifier_splits_are_seeded_and_complete():
@@ -239,8 +291,11 @@ def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path
     assert table.loc["nurse", "frac_female"] == 1.0 and table.loc["nurse", "p_value"] < 0.01  # only women drawn
     assert table.loc["nurse", "frac_occupation_nurse"] >= 0.9
     assert (table["classifier_gender_accuracy"] == metrics["gender"]["test_accuracy"]).all()
+    assert (table["classifier_members"] == 3).all()
+    assert table.loc["nurse", "members_frac_female_min"] <= 1.0 == table.loc["nurse", "members_frac_female_max"]
+    assert 0 <= table.loc["nurse", "frac_disputed"] <= 1 - table.loc["nurse", "members_frac_female_min"]
     md = outs["out_markdown"].read_text()
-    assert "| nurse | 10 | 1.000 |" in md and "held-out accuracy: gender" in md
+    assert "| nurse | 10 | 1.000 |" in md and "(3 members), held-out accuracy: gender" in md
     assert "Samples: ddim-50, guidance scale 3, EMA weights." in md and (table["steps"] == 50).all()
     assert len(audit) == 3
 
@@ -261,7 +316,7 @@ def test_embedding_projection_prefers_transformed_space(tmp_path):
         embedding_projections(tmp_path / "none.parquet")
 
 
-def test_control_preset_is_the_default_with_three_times_the_female_nurses():
+def test_control_preset_is_the_default_with_nine_female_nurses_per_male_nurse():
     from pathlib import Path
 
     import yaml
@@ -275,14 +330,18 @@ def test_control_preset_is_the_default_with_three_times_the_female_nurses():
     update_config(config, yaml.safe_load((root / "configs/control_imbalanced.yaml").read_text()))
     config = validate_config(config)
     counts = {p: s["count"] for p, s in config["prompts"].items()}
-    assert counts["female_nurse"] == 3 * counts["male_nurse"] and config["results"] != default["results"]
+    assert counts["female_nurse"] == 9 * counts["male_nurse"] and config["results"] != default["results"]
+    default_counts = {p: s["count"] for p, s in default["prompts"].items()}
+    assert counts["female_nurse"] + counts["male_nurse"] == default_counts["female_nurse"] + default_counts["male_nurse"]
+    assert {p: n for p, n in counts.items() if "nurse" not in p} == {
+        p: n for p, n in default_counts.items() if "nurse" not in p}
     assert {k: v for k, v in config.items() if k not in ("prompts", "results")} == {
         k: v for k, v in default.items() if k not in ("prompts", "results")}
     rows = [dict(array_index=i, words=list(config["prompts"][p]["words"]), gender=config["prompts"][p]["attributes"]["gender"],
                  occupation=config["prompts"][p]["attributes"]["occupation"], split="train")
-            for i, p in enumerate(p for p, n in counts.items() for _ in range(n // 250))]
+            for i, p in enumerate(p for p, n in counts.items() for _ in range(n // 200))]
     table = training_attribute_table(pd.DataFrame(rows)).set_index("word")
-    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.75)
+    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.9)
     assert table.loc["man", "train_frac_female"] == 0 and table.loc["woman", "train_frac_female"] == 1
 
 

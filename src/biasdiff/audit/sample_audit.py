@@ -4,8 +4,9 @@ fraction of women per word with the training data's P(female | word) and with th
 One row per word (columns in SAMPLE_AUDIT_COLUMNS, plus frac_occupation_<label> and train_frac_occupation_<label>
 for every occupation label): n, frac_female with a 95% Wilson interval, the training fraction, a two-sided exact
 binomial test against it (p_value) and against 0.5 (p_value_half), the gap |f_m − f_f|, KL(gender mix || uniform),
-the embedding projection on the gender direction (after JL, > 0 = nearer "woman") and the held-out accuracy of the
-classifier that produced the labels.
+the embedding projection on the gender direction (after JL, > 0 = nearer "woman"), the held-out accuracy of the
+classifier that produced the labels, and how far that instrument itself is sure: the lowest and highest P(female)
+among the ensemble's members and the share of samples on which the members' gender labels differ (frac_disputed).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ log = logging.getLogger(__name__)
 SAMPLE_AUDIT_COLUMNS = [
     "word", "n", "n_female", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "p_value_half",
     "gap", "kl_uniform", "embedding_projection", "classifier_gender_accuracy", "classifier_occupation_accuracy",
+    "classifier_members", "members_frac_female_min", "members_frac_female_max", "frac_disputed",
 ]
 HEADLINE_COLUMNS = ["word", "n", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "gap",
-                    "embedding_projection"]
+                    "embedding_projection", "members_frac_female_min", "members_frac_female_max", "frac_disputed"]
 EMBEDDING_SPACES = ("transformed", "projected")  # the space the model was conditioned on, in order of preference
 
 
@@ -83,6 +85,21 @@ def audit_word(
     return row
 
 
+def member_spread(member_gender: np.ndarray) -> dict:
+    """The instrument's own uncertainty from each member's gender labels (members, N): the members' lowest and
+    highest P(female), and the share of samples whose labels are not unanimous."""
+    member_gender = np.asarray(member_gender)
+    k, n = member_gender.shape
+    if n == 0:
+        return {"classifier_members": k, "members_frac_female_min": math.nan, "members_frac_female_max": math.nan,
+                "frac_disputed": math.nan}
+    female = member_gender == "female"
+    per_member = female.mean(axis=1)
+    disputed = female.any(axis=0) & ~female.all(axis=0)
+    return {"classifier_members": k, "members_frac_female_min": float(per_member.min()),
+            "members_frac_female_max": float(per_member.max()), "frac_disputed": float(disputed.mean())}
+
+
 def audit_images(
     images_by_word: Mapping[str, np.ndarray],
     classifier: AttributeClassifier,
@@ -96,10 +113,12 @@ def audit_images(
     occupations = classifier.labels["occupation"]
     rows = []
     for word, images in images_by_word.items():
-        predicted = classifier.predict(np.asarray(images), batch_size=batch_size)
+        proba = classifier.member_proba(np.asarray(images), batch_size=batch_size)  # head -> (members, N, classes)
+        predicted = classifier.labels_of({h: p.mean(0) for h, p in proba.items()})
         row = audit_word(word, predicted, occupations, train_rows.get(word), projections.get(word, math.nan))
         row["classifier_gender_accuracy"] = float(metrics["gender"]["test_accuracy"])
         row["classifier_occupation_accuracy"] = float(metrics["occupation"]["test_accuracy"])
+        row.update(member_spread(classifier.labels_of({"gender": proba["gender"]})["gender"]))
         rows.append(row)
         log.info(
             "%-12s n=%d  P(female)=%.3f [%.3f, %.3f]  train %.3f  p=%.3g  projection %+.3f",
@@ -129,22 +148,26 @@ def sampling_settings(samples: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
 
 
 def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit") -> str:
-    """A markdown table per word (P(female) with CI, training fraction, p-value, gap, embedding projection),
-    with the classifier's held-out accuracy beside it."""
+    """A markdown table per word (P(female) with CI, training fraction, p-value, gap, embedding projection, the
+    members' range and disputed share), with the classifier's held-out accuracy beside it."""
     lines = [
         f"## {title}",
         "",
-        f"Attribute classifier, held-out accuracy: gender {metrics['gender']['test_accuracy']:.3f}, "
-        f"occupation {metrics['occupation']['test_accuracy']:.3f} (n = {metrics['n']['test']}).",
+        f"Attribute classifier ({metrics.get('members', 1)} members), held-out accuracy: gender "
+        f"{metrics['gender']['test_accuracy']:.3f}, occupation {metrics['occupation']['test_accuracy']:.3f} "
+        f"(n = {metrics['n']['test']}). Members' P(female): lowest–highest single member; disputed: share of samples "
+        "the members do not label unanimously.",
         *_sampling_line(audit),
         "",
-        "| word | n | P(female) | 95% CI | train P(female) | p (vs train) | gap | embedding projection |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| word | n | P(female) | 95% CI | train P(female) | p (vs train) | gap | embedding projection "
+        "| members' P(female) | disputed |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     for r in audit.itertuples():
         lines.append(
             f"| {r.word} | {r.n} | {r.frac_female:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | {r.train_frac_female:.3f} "
-            f"| {r.p_value:.3g} | {r.gap:.3f} | {r.embedding_projection:+.3f} |"
+            f"| {r.p_value:.3g} | {r.gap:.3f} | {r.embedding_projection:+.3f} "
+            f"| {r.members_frac_female_min:.3f}–{r.members_frac_female_max:.3f} | {r.frac_disputed:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
