@@ -1,5 +1,6 @@
 # Stage 3: embed. Conditioning-word vectors from the configured source, seeded JL projection to embedding.dim,
 # optional bias transform; bias (gender direction, WEAT) and distortion diagnostics before and after projection.
+# Priority: training needs it; see rules/stablebias.smk for why the early one-core jobs run before synthesis.
 
 
 rule embed_words:
@@ -9,6 +10,7 @@ rule embed_words:
         **reported("embed", embedding_outputs()),
     log:
         results("logs/embed_words.log"),
+    priority: 5
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
