@@ -1,6 +1,8 @@
 # Stage 6a: audit of what the model draws. An attribute classifier trained on the labeled synthetic images labels
 # every sample; per word: P(female) with a Wilson CI against the training data's P(female | word) and the word's
 # embedding bias.
+# Priorities after training: the classifier (longest single job) and sampling first, then the headline audit and
+# ScoreDecomp of the samples, which wait for both; the independent score audits fill the cores last.
 
 
 rule train_attribute_classifier:
@@ -11,6 +13,7 @@ rule train_attribute_classifier:
         **classifier_outputs(),
     log:
         results("logs/train_attribute_classifier.log"),
+    priority: 3
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
@@ -30,6 +33,7 @@ rule audit_samples:
         **reported("audit", audit_outputs()),
     log:
         results("logs/audit_samples.log"),
+    priority: 1
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:

@@ -13,6 +13,7 @@ rule sample_word:
     wildcard_constraints:
         model=sampled_model(),
         word="|".join(SAMPLE_WORDS),
+    priority: 2
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:

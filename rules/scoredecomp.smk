@@ -30,6 +30,7 @@ rule scoredecomp_samples:
         **reported("scoredecomp", scoredecomp_outputs("samples")),
     log:
         results("logs/scoredecomp/samples.log"),
+    priority: 1
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
