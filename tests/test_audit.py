@@ -332,7 +332,8 @@ def test_control_preset_is_the_default_with_nine_female_nurses_per_male_nurse():
     counts = {p: s["count"] for p, s in config["prompts"].items()}
     assert counts["female_nurse"] == 9 * counts["male_nurse"] and config["results"] != default["results"]
     default_counts = {p: s["count"] for p, s in default["prompts"].items()}
-    assert counts["female_nurse"] + counts["male_nurse"] == default_counts["female_nurse"] + default_counts["male_nurse"]
+    nurses = ("female_nurse", "male_nurse")
+    assert sum(counts[p] for p in nurses) == sum(default_counts[p] for p in nurses)
     assert {p: n for p, n in counts.items() if "nurse" not in p} == {
         p: n for p, n in default_counts.items() if "nurse" not in p}
     assert {k: v for k, v in config.items() if k not in ("prompts", "results")} == {
