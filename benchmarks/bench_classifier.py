@@ -24,9 +24,8 @@ import numpy as np
 import torch
 import yaml
 
-from biasdiff.audit.classifier import HEADS, classifier_splits, train_attribute_classifier
+from biasdiff.audit.classifier import classifier_splits, labelled_images, train_attribute_classifier
 from biasdiff.config import validate_config
-from biasdiff.manifest import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +52,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     res = Path(args.results)
-    table, array = load_images(res / "manifest/images.parquet", res / "manifest/images.npy")
-    table = table.sort_values("array_index")
-    keys = [f"{p}/{i}" for p, i in zip(table["prompt"], table["index"])]
-    pixels = np.asarray(array[table["array_index"].to_numpy()])
-    attrs = {h: table[h].astype(str).to_numpy() for h in HEADS}
+    split, keys, pixels, attrs = labelled_images(res / "manifest/images.parquet", res / "manifest/images.npy")
     sample_files = sorted((res / "samples" / args.model).glob("*.npy"))
     if not sample_files:
         raise SystemExit(f"no samples in {res / 'samples' / args.model}; run the workflow first")
@@ -69,7 +64,7 @@ def main() -> None:
     for variant in args.variants:
         for seed in args.seeds:
             settings = {**variant_settings(variant), "seed": seed}
-            roles = classifier_splits(table["split"].to_numpy(), keys, 0, settings["test_fraction"])
+            roles = classifier_splits(split, keys, 0, settings["test_fraction"])
             tic = time.perf_counter()
             clf, metrics = train_attribute_classifier(pixels, attrs, roles, settings, progress=False)
             seconds = time.perf_counter() - tic

@@ -100,11 +100,12 @@ class AttributeClassifier:
     @torch.inference_mode()
     def member_proba(self, images: np.ndarray, batch_size: int = 256, device: str | torch.device = "cpu") -> dict:
         """Class probabilities per head and member: {head: float (n_members, N, n_classes)} for uint8 (N, H, W, 3)."""
-        out: dict[str, list[list[np.ndarray]]] = {h: [[] for _ in self.models] for h in self.labels}
+        models = [model.to(device).eval() for model in self.models]
+        out: dict[str, list[list[np.ndarray]]] = {h: [[] for _ in models] for h in self.labels}
         for start in range(0, len(images), batch_size):
             x = to_tensor(images[start : start + batch_size]).to(device)
-            for m, model in enumerate(self.models):
-                for head, logits in model.to(device).eval()(x).items():
+            for m, model in enumerate(models):
+                for head, logits in model(x).items():
                     out[head][m].append(logits.float().softmax(-1).cpu().numpy())
         return {
             h: np.stack([np.concatenate(v) if v else np.zeros((0, len(self.labels[h]))) for v in per_member])
@@ -358,6 +359,20 @@ def check_gender_accuracy(metrics: Mapping[str, Any], floor: float) -> None:
         )
 
 
+def labelled_images(
+    manifest: str | os.PathLike, images: str | os.PathLike
+) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, np.ndarray]]:
+    """The manifest's images in array order: (split (N,), stable keys "prompt/index", uint8 pixels (N, H, W, 3),
+    {head: label strings (N,)})."""
+    from biasdiff.manifest import load_images
+
+    table, array = load_images(manifest, images)
+    table = table.sort_values("array_index")
+    keys = [f"{p}/{i}" for p, i in zip(table["prompt"], table["index"])]
+    pixels = np.asarray(array[table["array_index"].to_numpy()])
+    return table["split"].to_numpy(), keys, pixels, {h: table[h].astype(str).to_numpy() for h in HEADS}
+
+
 def run_train_classifier(
     *,
     manifest: str | os.PathLike,
@@ -373,14 +388,9 @@ def run_train_classifier(
     """
     from biasdiff.devices import resolve_device
     from biasdiff.io import write_json
-    from biasdiff.manifest import load_images
 
-    table, array = load_images(manifest, images)
-    table = table.sort_values("array_index")
-    keys = [f"{p}/{i}" for p, i in zip(table["prompt"], table["index"])]
-    roles = classifier_splits(table["split"].to_numpy(), keys, settings["seed"], settings["test_fraction"])
-    pixels = np.asarray(array[table["array_index"].to_numpy()])
-    attrs = {h: table[h].astype(str).to_numpy() for h in HEADS}
+    split, keys, pixels, attrs = labelled_images(manifest, images)
+    roles = classifier_splits(split, keys, settings["seed"], settings["test_fraction"])
     device = resolve_device(settings["device"])
     classifier, metrics = train_attribute_classifier(pixels, attrs, roles, settings, device=device)
     log.info(
