@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from biasdiff.train.model import build_scheduler, build_unet  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
+from biasdiff.manifest import write_manifest  # noqa: E402
 from train_fixtures import PROMPT_WORDS, train_defaults  # noqa: E402
 
 SIZE = 32
@@ -100,8 +101,8 @@ def full_loop(cfg: dict, steps: int, threads: int) -> tuple[float, float]:
         prompts = list(PROMPT_WORDS)
         rows = [{"array_index": i, "prompt": prompts[i % len(prompts)], "words": PROMPT_WORDS[prompts[i % len(prompts)]],
                  "split": "val" if i < 6 else "train"} for i in range(n)]
-        pd.DataFrame(rows).to_parquet(tmp / "m.parquet")
-        np.save(tmp / "a.npy", rng.integers(0, 255, (n, SIZE, SIZE, 3), dtype=np.uint8))
+        write_manifest(pd.DataFrame(rows), rng.integers(0, 255, (n, SIZE, SIZE, 3), dtype=np.uint8), tmp / "m.parquet",
+                       tmp / "a.npy")
         vocab = sorted({w for ws in PROMPT_WORDS.values() for w in ws})
         pd.DataFrame({"word": vocab, "vector": list(rng.normal(size=(len(vocab), 128)).astype(np.float32))}).to_parquet(
             tmp / "c.parquet")

@@ -16,6 +16,7 @@ from biasdiff.fairface.fixture import build_fixture
 from biasdiff.fairface.labels import CLASSIFIER_ORDER, HF_ORDER, RACES, names_from_indices
 from biasdiff.fairface.load import load_fairface
 from biasdiff.fairface.sample import stratified_sample
+from biasdiff.manifest import write_manifest
 
 
 def _png(colour, size=8) -> bytes:
@@ -153,8 +154,7 @@ def test_build_fixture_official_layout_roundtrip(tmp_path):
     )
     arr = np.zeros((6, 16, 16, 3), np.uint8)
     arr[:, :, :, 0] = np.arange(6)[:, None, None] * 40
-    manifest.to_parquet(tmp_path / "images.parquet")
-    np.save(tmp_path / "images.npy", arr)
+    write_manifest(manifest, arr, tmp_path / "images.parquet", tmp_path / "images.npy")
     counts = build_fixture(tmp_path / "images.parquet", tmp_path / "images.npy", tmp_path / "ff")
     assert counts == {"train": 3, "val": 3}
     ds = load_fairface(tmp_path / "ff", layout="official", split="val")

@@ -126,3 +126,47 @@ def test_corrupt_png_names_shard_and_row(built, tmp_path):
 def test_missing_artifacts_name_the_rule(tmp_path):
     with pytest.raises(DataError, match="build_manifest"):
         load_images(tmp_path / "images.parquet", tmp_path / "images.npy")
+
+
+def _copy_built(built, tmp_path):
+    import shutil
+
+    _, _, _, out = built
+    for name in ("images.parquet", "images.npy"):
+        shutil.copy(out / name, tmp_path / name)
+    return tmp_path / "images.parquet", tmp_path / "images.npy"
+
+
+@pytest.mark.parametrize("garbage", [8 * 1024, 50 * 1024])
+def test_overwritten_pixels_are_refused_naming_the_file_and_the_rule(built, tmp_path, garbage):
+    """8 KB of new bytes in the pixel data (same size, still a valid .npy) and 50 KB over the header too: both are
+    one-line errors naming the array and `--forcerun build_manifest`, never pixels silently read."""
+    manifest, array = _copy_built(built, tmp_path)
+    raw = bytearray(array.read_bytes())
+    start = 128 if garbage < 16 * 1024 else 0  # past the .npy header, or over it
+    raw[start : start + garbage] = np.random.default_rng(1).integers(0, 256, garbage, dtype=np.uint8).tobytes()
+    array.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"images\.npy.*forcerun build_manifest") as err:
+        load_images(manifest, array)
+    assert "\n" not in str(err.value) and "allow_pickle" not in str(err.value)
+
+
+def test_manifest_records_content_hashes_of_array_and_shards(built):
+    import hashlib
+
+    from biasdiff.manifest import recorded_integrity
+
+    _, _, manifest, out = built
+    record = recorded_integrity(out / "images.parquet")
+    assert record["images_sha256"] == hashlib.sha256((out / "images.npy").read_bytes()).hexdigest()
+    assert record["images_shape"] == [len(manifest), 16, 16, 3]
+    shards = sorted(set(manifest["shard_file"]))
+    assert sorted(record["shards_sha256"]) == shards
+    assert all(record["shards_sha256"][s] == hashlib.sha256(open(s, "rb").read()).hexdigest() for s in shards)
+
+
+def test_a_manifest_without_the_record_is_refused(built, tmp_path):
+    manifest, array = _copy_built(built, tmp_path)
+    pd.read_parquet(manifest).to_parquet(manifest, index=False)  # same rows, no content hash
+    with pytest.raises(DataError, match="no content hash.*forcerun build_manifest"):
+        load_images(manifest, array)

@@ -14,6 +14,7 @@ import torch
 
 from biasdiff.config import validate_schema
 from biasdiff.errors import ConfigError, DataError
+from biasdiff.manifest import write_manifest
 from biasdiff.scoredecomp import NULL
 from biasdiff.scoredecomp.bias import score_bias_weights, summarize_score_bias
 from biasdiff.scoredecomp.lipschitz import lipschitz_ratios, summarize_lipschitz
@@ -67,8 +68,8 @@ def workspace(tmp_path_factory):
     manifest = pd.DataFrame({"array_index": np.arange(n), "prompt": ["man", "woman"] * (n // 2),
                              "index": np.repeat(np.arange(n // 2), 2), "gender": ["male", "female"] * (n // 2),
                              "split": ["val"] * 8 + ["train"] * 2})
-    manifest.to_parquet(root / "images.parquet")
-    np.save(root / "images.npy", rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8))
+    write_manifest(manifest, rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8), root / "images.parquet",
+                   root / "images.npy")
     samples = {}
     for word in ["man", "nurse", "null"]:
         samples[word] = str(root / f"{word}.npy")

@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from biasdiff.config import SCHEMA_DIR, _registry, _with_defaults
+from biasdiff.manifest import write_manifest
 import jsonschema
 
 PROMPT_WORDS = {
@@ -56,8 +57,7 @@ def write_inputs(tmp_path, n_per_prompt: int = 6, size: int = 8, dim: int = 8, w
             images.append(img)
     manifest = tmp_path / "images.parquet"
     array = tmp_path / "images.npy"
-    pd.DataFrame(rows).to_parquet(manifest, index=False)
-    np.save(array, np.stack(images))
+    write_manifest(pd.DataFrame(rows), np.stack(images), manifest, array)
     vocab = words_table or sorted({w for ws in PROMPT_WORDS.values() for w in ws})
     vectors = rng.normal(0, 1, (len(vocab), dim)).astype(np.float32)
     cond = tmp_path / "conditioning.parquet"

@@ -7,6 +7,7 @@ Every writer goes to a temporary file in the destination directory, then `os.rep
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -17,9 +18,26 @@ import numpy as np
 import pandas as pd
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it for longer than one call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_with_group(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give `path` the mode a plain `open()`/`mkdir()` would have under the current umask.
+
+    Temporary files and directories (mkstemp/mkdtemp) are created 0600/0700; without this every artifact of a shared
+    cluster project directory would be unreadable to the rest of the group.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it."""
+    """Yield a temporary path beside `path`; on success rename it to `path` (mode as the umask allows), on error
+    delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -27,16 +45,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.is_dir():
+            share_with_group(tmp_path, directory=True)
+        elif tmp_path.exists():
+            share_with_group(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write `df` to Parquet atomically (no index column; deterministic bytes for equal frames)."""
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write `df` to Parquet atomically (no index column; deterministic bytes for equal frames).
+
+    `metadata`: extra key -> string pairs stored in the file's schema metadata (read back with `parquet_metadata`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False, engine="pyarrow")
+        if not metadata:
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+            return
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        merged = {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}
+        pq.write_table(table.replace_schema_metadata(merged), tmp)
+
+
+def parquet_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The key -> value schema metadata of a Parquet file (without pandas' own entry)."""
+    import pyarrow.parquet as pq
+
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in raw.items() if k != b"pandas"}
 
 
 def save_npy(array: np.ndarray, path: str | os.PathLike) -> None:

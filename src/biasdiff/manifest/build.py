@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,12 +15,16 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from biasdiff.errors import DataError
-from biasdiff.io import save_npy, write_csv, write_parquet
+from biasdiff.io import file_sha256, parquet_metadata, save_npy, write_csv, write_parquet
 from biasdiff.manifest.contact import contact_sheet
 from biasdiff.seeds import unit_uniform
 from biasdiff.synth.shards import SHARD_COLUMNS
 
 log = logging.getLogger(__name__)
+
+# Parquet schema-metadata key under which the manifest records content hashes of its array and shards.
+INTEGRITY_KEY = "biasdiff.integrity"
+RERUN_MANIFEST = "rebuild it: snakemake --forcerun build_manifest"
 
 MANIFEST_COLUMNS = [
     "array_index",
@@ -131,8 +136,7 @@ def build_manifest(
         columns=MANIFEST_COLUMNS,
     )
     counts = count_table(manifest)
-    write_parquet(manifest, manifest_path)
-    save_npy(array, array_path)
+    write_manifest(manifest, array, manifest_path, array_path, shard_paths)
     write_csv(counts, counts_path)
     for prompt, path in contact_paths.items():
         rows = np.flatnonzero(manifest["prompt"].to_numpy() == prompt)[: int(mcfg["contact_sheet_n"])]
@@ -140,6 +144,16 @@ def build_manifest(
         contact_sheet(sheet_sources, title=prompt, path=path)
     log.info("manifest: %d images of %d prompts, %d val", len(manifest), manifest["prompt"].nunique(), (manifest["split"] == "val").sum())
     return manifest
+
+
+def write_manifest(manifest: pd.DataFrame, array: np.ndarray, manifest_path: str | Path, array_path: str | Path,
+                   shard_paths: Sequence[str | Path] = ()) -> None:
+    """Write the packed array, then the manifest with the content hashes of the array and the shards it came from
+    (`recorded_integrity` reads them back; every reader verifies the array against them)."""
+    save_npy(array, array_path)
+    record = {"images_sha256": file_sha256(array_path), "images_shape": list(array.shape),
+              "shards_sha256": {str(p): file_sha256(p) for p in shard_paths}}
+    write_parquet(manifest, manifest_path, metadata={INTEGRITY_KEY: json.dumps(record, sort_keys=True)})
 
 
 def count_table(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -154,18 +168,54 @@ def count_table(manifest: pd.DataFrame) -> pd.DataFrame:
     return table[["prompt", "gender", "occupation", "train", "val", "total"]]
 
 
+def recorded_integrity(manifest_path: str | Path) -> dict[str, Any]:
+    """What the manifest stage recorded about its inputs and outputs: images_sha256, images_shape, shards_sha256.
+
+    A manifest without the record (written by an older version) or with an unreadable one raises DataError.
+    """
+    try:
+        meta = parquet_metadata(manifest_path)
+    except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
+        raise DataError(f"cannot read manifest {manifest_path} ({type(exc).__name__}); {RERUN_MANIFEST}") from exc
+    try:
+        record = json.loads(meta[INTEGRITY_KEY])
+        return {"images_sha256": str(record["images_sha256"]), "images_shape": list(record["images_shape"]),
+                "shards_sha256": dict(record["shards_sha256"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"manifest {manifest_path} carries no content hash of its image array (written by an older "
+                        f"version?); {RERUN_MANIFEST}") from exc
+
+
+def verify_images(manifest_path: str | Path, array_path: str | Path) -> str:
+    """Check that the packed array's bytes are the ones the manifest stage wrote; returns their SHA-256.
+
+    A changed, truncated or foreign array raises DataError naming the file and the rule to rerun.
+    """
+    expected = recorded_integrity(manifest_path)["images_sha256"]
+    actual = file_sha256(array_path)
+    if actual != expected:
+        raise DataError(f"image array {array_path} does not match the content hash recorded in {manifest_path} "
+                        f"(changed or corrupted after the manifest was built); {RERUN_MANIFEST}")
+    return actual
+
+
 def load_images(manifest_path: str | Path, array_path: str | Path, split: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The manifest (optionally one split) and the packed uint8 array (memory-mapped, N×H×W×3).
 
+    The array's bytes are checked against the content hash the manifest records (`verify_images`) first, so a
+    changed or corrupt array is an error naming the file, never pixels silently trained on.
     Rows of the returned frame keep their `array_index`, so `array[df.array_index]` gives their pixels.
     """
     for path in (manifest_path, array_path):
         if not Path(path).is_file():
             raise DataError(f"{path} does not exist; run the manifest rule (snakemake build_manifest) first")
+    verify_images(manifest_path, array_path)
     manifest = pd.read_parquet(manifest_path)
-    array = np.load(array_path, mmap_mode="r")
+    array = np.load(array_path, mmap_mode="r", allow_pickle=False)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
+        raise DataError(f"image array {array_path} is {array.dtype} {array.shape}, not uint8 (N, H, W, 3); {RERUN_MANIFEST}")
     if len(array) != len(manifest):
-        raise DataError(f"{array_path} has {len(array)} images but {manifest_path} lists {len(manifest)}; rerun the manifest rule")
+        raise DataError(f"{array_path} has {len(array)} images but {manifest_path} lists {len(manifest)}; {RERUN_MANIFEST}")
     if split is not None:
         if split not in ("train", "val"):
             raise ValueError(f"split {split!r} is not one of ['train', 'val']")
