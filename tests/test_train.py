@@ -127,7 +127,7 @@ def test_killed_run_resumes_and_reaches_the_uninterrupted_weights(tmp_path):
     with pytest.raises(Killed):
         _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=kill_at_5)
     assert not (tmp_path / "models" / "resumed").exists()
-    assert (tmp_path / "ckpt_resumed" / "step-0000003.pt").is_file()
+    assert len(list((tmp_path / "ckpt_resumed").glob("step-0000003-*.pt"))) == 1
     first = []
     _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=first.append)
     assert first[0] == 4  # resumed after the step-3 checkpoint, not from scratch
@@ -147,6 +147,62 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
     calls = []
     _train(tmp_path, "b", tiny_train_cfg(steps=3, checkpoint_every=3, p_uncond=0.2), on_step=calls.append)
     assert calls == [1, 2, 3]
+
+
+def test_changed_pixels_train_afresh_instead_of_resuming(tmp_path):
+    """The checkpoint key covers the packed pixels: a rebuilt array with other pixels (same manifest rows, same
+    config) must not resume the old run's final checkpoint."""
+    from biasdiff.manifest import write_manifest
+
+    cfg = tiny_train_cfg(steps=3, checkpoint_every=3)
+    _train(tmp_path, cfg=cfg)
+    before = _weights(tmp_path / "models" / "m")
+    m, a, c = write_inputs(tmp_path)
+    pixels = np.load(a)
+    pixels[:, 0, 0] ^= 0xFF  # one corner pixel of every image
+    write_manifest(pd.read_parquet(m), pixels, m, a)
+    calls = []
+    trainer.train_ddpm(m, a, c, tmp_path / "models" / "m", tmp_path / "ckpt", cfg, SIZE, PROMPT_WORDS,
+                       on_step=calls.append)
+    assert calls == [1, 2, 3]
+    after = _weights(tmp_path / "models" / "m")
+    assert any(not torch.equal(before["unet"][k], after["unet"][k]) for k in before["unet"])
+
+
+def test_pruning_never_deletes_the_new_checkpoint_among_another_configs_later_ones(tmp_path):
+    """Config A leaves checkpoints at steps 4 and 6; config B (another seed) writes step 2 and is killed: B's step 2
+    must survive pruning (A's are stale and go), and the rerun resumes from it."""
+    _train(tmp_path, cfg=tiny_train_cfg(steps=6, checkpoint_every=2, keep_checkpoints=2))
+    key_a = {p.name[13:] for p in (tmp_path / "ckpt").iterdir()}
+    assert len(key_a) == 1
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(step):
+        if step == 3:
+            raise Killed
+
+    cfg_b = tiny_train_cfg(steps=6, checkpoint_every=2, keep_checkpoints=2, seed=7)
+    with pytest.raises(Killed):
+        _train(tmp_path, cfg=cfg_b, on_step=kill_at_3)
+    left = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert len(left) == 1 and left[0].startswith("step-0000002-") and left[0][13:] not in key_a
+    calls = []
+    _train(tmp_path, cfg=cfg_b, on_step=calls.append)
+    assert calls[0] == 3
+
+
+def test_truncated_weights_are_a_one_line_error_naming_the_file(tmp_path):
+    _train(tmp_path, cfg=tiny_train_cfg(steps=2, checkpoint_every=2))
+    weights = tmp_path / "models" / "m" / "unet_ema" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"unet_ema/diffusion_pytorch_model.safetensors.*forcerun train_ddpm") as err:
+        load_model_dir(tmp_path / "models" / "m", ema=True, device="cpu")
+    assert "\n" not in str(err.value)
+    (tmp_path / "models" / "m" / "train_config.json").unlink()
+    with pytest.raises(DataError, match="no train_config.json"):
+        load_model_dir(tmp_path / "models" / "m", ema=True, device="cpu")
 
 
 def test_outputs_layout_and_reload(tmp_path):
@@ -216,7 +272,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path
     monkeypatch.setattr(trainer, "diffusion_loss", poisoned)
     with pytest.raises(TrainingError, match="at step 5"):
         _train(tmp_path, cfg=tiny_train_cfg(steps=6, checkpoint_every=3))
-    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["step-0000003.pt"]
+    assert [p.name[:12] for p in (tmp_path / "ckpt").iterdir()] == ["step-0000003"]
     assert not (tmp_path / "models" / "m").exists()
 
 

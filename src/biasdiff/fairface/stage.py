@@ -40,7 +40,7 @@ def build_score_model(score_model: Mapping, prompts: list[str], device: str, dty
                                             batch_size=batch_size)
     if kind == "diffusers":
         from biasdiff.scoredecomp import DiffusersScore
-        from biasdiff.train.device import resolve_device, resolve_dtype
+        from biasdiff.devices import resolve_device, resolve_dtype
 
         if not score_model.get("id"):
             raise ConfigError("config key fairface.score_model.id is empty; give a diffusers pipeline hub id or local directory "

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from biasdiff.devices import resolve_device
 from biasdiff.errors import ConfigError, TrainingError
 from biasdiff.io import write_json
+from biasdiff.manifest import recorded_integrity
 from biasdiff.seeds import derive_seed
 from biasdiff.train.checkpoint import config_hash, latest_checkpoint, save_checkpoint
 from biasdiff.train.data import (
@@ -45,7 +46,7 @@ from biasdiff.train.data import (
     to_model_range,
 )
 from biasdiff.train.device import autocast_dtype
-from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet
+from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet, weights_hashes
 from biasdiff.train.report import plot_loss, sample_grid, write_log_csv
 from biasdiff.train.schedule import WordSchedule, apply_uncond, step_generator, uncond_mask
 
@@ -202,7 +203,10 @@ def train_ddpm(
 
     resolved = {"train": cfg, "image_size": image_size, "prompt_words": {k: list(v) for k, v in prompt_words.items()},
                 "code": code}
-    hashed = {**resolved, "train": {k: v for k, v in cfg.items() if k not in _NOT_HASHED}}
+    # The checkpoint key: everything the weights depend on. The manifest's bytes carry the content hash of the packed
+    # pixels (verified against the array by read_manifest above); it is named here too, so the key says so itself.
+    hashed = {**resolved, "train": {k: v for k, v in cfg.items() if k not in _NOT_HASHED},
+              "images_sha256": recorded_integrity(manifest_path)["images_sha256"]}
     chash = config_hash(hashed, manifest_path, conditioning_path)
 
     opt_cfg = cfg["optimizer"]
@@ -347,7 +351,8 @@ def _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, 
     result = {"steps": n_steps, "steps_per_epoch": steps_per_epoch, "final_loss": float(frame["loss"].iloc[-1]),
               "final_val_loss": float(val.iloc[-1]) if len(val) else None, "n_train": n_train, "n_val": n_val,
               "num_processes": world, "config_hash": chash, "vocab": vocab, "cond_dim": int(cond_matrix.shape[1]),
-              "params": sum(p.numel() for p in model.parameters()), "grid_rows": [*vocab, "(null)"]}
+              "params": sum(p.numel() for p in model.parameters()), "grid_rows": [*vocab, "(null)"],
+              "weights_sha256": weights_hashes(tmp)}
     write_json({**resolved, "result": result}, tmp / "train_config.json")
     if out_dir.exists():
         shutil.rmtree(out_dir)
