@@ -8,7 +8,7 @@
 rule train_attribute_classifier:
     input:
         manifest=results("manifest/images.parquet"),
-        images=results("manifest/images.npy"),
+        images=manifest_array,
     output:
         **classifier_outputs(),
     log:
@@ -21,7 +21,7 @@ rule train_attribute_classifier:
         runtime=60,
     params:
         classifier=config["audit"]["classifier"],
-        code=code_version("audit", "manifest", "io", "seeds", "devices"),
+        code=script_code("train_classifier"),
     script:
         "../scripts/train_classifier.py"
 
@@ -42,6 +42,6 @@ rule audit_samples:
     params:
         words=SAMPLE_WORDS,
         audit=audit_params(),
-        code=code_version("audit", "io"),
+        code=script_code("audit_samples"),
     script:
         "../scripts/audit_samples.py"

@@ -1,22 +1,23 @@
 # Shared helpers: config validation (before any job runs), paths, target lists, wildcard constraints.
-import os
-import sys
+# (rules/preflight.smk, included before `configfile:`, puts this workflow's src/ on the path.)
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-# Jobs import biasdiff from this workflow's src/ too (scripts, conda envs, cluster jobs: the environment is inherited).
-# (PYTHONPATH is optional, so no `envvars:` assertion; the name sits in a constant for the linter's sake.)
-_SRC, _PATHVAR = str(Path(workflow.basedir) / "src"), "PYTHONPATH"
-if _SRC not in os.environ.get(_PATHVAR, "").split(os.pathsep):
-    os.environ[_PATHVAR] = os.pathsep.join(
-        filter(None, [_SRC, os.environ.get(_PATHVAR)])
-    )
-
-from biasdiff.codeversion import code_version
-from biasdiff.config import validate_config
+from biasdiff.codeversion import script_code_version
+from biasdiff.config import check_overlay, read_yaml, validate_config
+from biasdiff.embed.vocabulary import check_vocabulary
+from biasdiff.errors import DataError
+from biasdiff.manifest import stale_array_message
 from biasdiff.synth.shards import shard_ranges
 
+# Overlays (--configfile) are checked as files too: Snakemake's merge hides what they tried to remove.
+for _overlay in workflow.overwrite_configfiles or ():
+    check_overlay(_overlay, read_yaml(_overlay))
 validate_config(config)
+check_vocabulary(
+    config["embedding"]["source"],
+    {name: spec["words"] for name, spec in config["prompts"].items()},
+    cache_dir=".snakemake/biasdiff",
+)
 
 RESULTS = config["results"]
 PROMPTS = list(config["prompts"])
@@ -25,6 +26,32 @@ PROMPTS = list(config["prompts"])
 wildcard_constraints:
     prompt="|".join(PROMPTS),
     shard=r"\d{5}",
+
+
+_ARRAY_CHECKED = []
+
+
+def manifest_array(wildcards=None):
+    """The packed array (input of every rule that reads pixels), checked once per run against the content hash its
+    manifest records, while the DAG is built: an overwritten or truncated array stops the run before any job, with
+    one line, instead of failing in (and losing the outputs of) every job that reads it. Not checked when the
+    manifest is being rebuilt anyway (--forcerun build_manifest, --forceall)."""
+    path = results("manifest/images.npy")
+    settings = workflow.dag_settings
+    if not _ARRAY_CHECKED and settings is not None:
+        _ARRAY_CHECKED.append(path)
+        if not settings.forceall and "build_manifest" not in settings.forcerun:
+            message = stale_array_message(results("manifest/images.parquet"), path)
+            if message:
+                raise DataError(message)
+    return path
+
+
+def script_code(name):
+    """Content hash of the library code scripts/<name>.py runs (its import closure; comments and docstrings do not
+    count): a rule's `code` param, so a change to that code reruns the rule and nothing else.
+    """
+    return script_code_version(Path(workflow.basedir) / "scripts" / f"{name}.py")
 
 
 def results(path):
@@ -294,10 +321,6 @@ def audit_params():
 
 
 # ---- scoredecomp (stage 6b) ----
-SCOREDECOMP_CODE = code_version(
-    "scoredecomp", "train", "embed", "manifest", "audit", "io", "seeds", "devices"
-)
-
 # Keys of the scoredecomp section every score audit depends on; each rule adds its own part.
 _SCOREDECOMP_SHARED = (
     "split",
@@ -336,7 +359,7 @@ def scoredecomp_real_inputs():
         "model": results(f"models/{scoredecomp_model()}/train_config.json"),
         "conditioning": results("embeddings/conditioning.parquet"),
         "manifest": results("manifest/images.parquet"),
-        "images": results("manifest/images.npy"),
+        "images": manifest_array,
     }
 
 

@@ -19,6 +19,6 @@ rule embed_words:
     params:
         embedding=embedding_params()["embedding"],
         words=embedding_params()["words"],
-        code=code_version("embed", "io", "seeds"),
+        code=script_code("embed_words"),
     script:
         "../scripts/embed_words.py"

@@ -6,7 +6,7 @@
 rule fairface_fixture:
     input:
         manifest=results("manifest/images.parquet"),
-        array=results("manifest/images.npy"),
+        array=manifest_array,
     output:
         directory(results("fairface/fixture")),
     log:
@@ -18,7 +18,7 @@ rule fairface_fixture:
         runtime=10,
     params:
         max_per_split=config["fairface"]["fixture_max_per_split"],
-        code=code_version("fairface", "io"),
+        code=script_code("fairface_fixture"),
     script:
         "../scripts/fairface_fixture.py"
 
@@ -40,8 +40,6 @@ rule fairface_audit:
         fairface=config["fairface"],
         root=config["fairface"]["root"],
         image_size=config["fairface"]["image_size"] or config["image_size"],
-        code=code_version(
-            "fairface", "hfimage", "scoredecomp", "train", "embed", "io", "seeds"
-        ),
+        code=script_code("fairface_audit"),
     script:
         "../scripts/fairface_audit.py"

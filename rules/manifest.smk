@@ -23,6 +23,6 @@ rule build_manifest:
     params:
         manifest=manifest_params(),
         contact_prompts=PROMPTS,
-        code=code_version("manifest", "io", "seeds"),
+        code=script_code("build_manifest"),
     script:
         "../scripts/build_manifest.py"

@@ -22,6 +22,6 @@ rule sample_word:
         gpu=sample_gpus(),
     params:
         sample=config["sample"],
-        code=code_version("sample", "train", "embed", "io", "seeds", "devices"),
+        code=script_code("sample_word"),
     script:
         "../scripts/sample_word.py"

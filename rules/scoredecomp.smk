@@ -18,7 +18,7 @@ rule scoredecomp_accuracy:
         gpu=scoredecomp_gpus(),
     params:
         scoredecomp=scoredecomp_params("accuracy"),
-        code=SCOREDECOMP_CODE,
+        code=script_code("scoredecomp_accuracy"),
     script:
         "../scripts/scoredecomp_accuracy.py"
 
@@ -40,7 +40,7 @@ rule scoredecomp_samples:
     params:
         scoredecomp=scoredecomp_params("samples"),
         words=SAMPLE_WORDS,
-        code=SCOREDECOMP_CODE,
+        code=script_code("scoredecomp_samples"),
     script:
         "../scripts/scoredecomp_samples.py"
 
@@ -60,7 +60,7 @@ rule score_bias:
         gpu=scoredecomp_gpus(),
     params:
         scoredecomp=scoredecomp_params("score_bias"),
-        code=SCOREDECOMP_CODE,
+        code=script_code("score_bias"),
     script:
         "../scripts/score_bias.py"
 
@@ -80,7 +80,7 @@ rule score_similarity:
         gpu=scoredecomp_gpus(),
     params:
         scoredecomp=scoredecomp_params("similarity"),
-        code=SCOREDECOMP_CODE,
+        code=script_code("score_similarity"),
     script:
         "../scripts/score_similarity.py"
 
@@ -100,6 +100,6 @@ rule lipschitz_diagnostic:
         gpu=scoredecomp_gpus(),
     params:
         scoredecomp=scoredecomp_params("lipschitz"),
-        code=SCOREDECOMP_CODE,
+        code=script_code("lipschitz_diagnostic"),
     script:
         "../scripts/lipschitz_diagnostic.py"

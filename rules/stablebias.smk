@@ -21,6 +21,6 @@ rule stablebias_audit:
     params:
         stablebias=config["stablebias"],
         embedding_source=config["embedding"]["source"],
-        code=code_version("stablebias", "hfimage", "embed", "io", "devices"),
+        code=script_code("stablebias_audit"),
     script:
         "../scripts/stablebias_audit.py"

@@ -14,6 +14,6 @@ rule synthesize_shard:
         runtime=60,
     params:
         shard=shard_params,
-        code=code_version("synth", "seeds", "io", "devices"),
+        code=script_code("synthesize_shard"),
     script:
         "../scripts/synthesize_shard.py"

@@ -8,7 +8,7 @@
 rule train_ddpm:
     input:
         manifest=results("manifest/images.parquet"),
-        images=results("manifest/images.npy"),
+        images=manifest_array,
         conditioning=results("embeddings/conditioning.parquet"),
     output:
         **reported("train", train_outputs("{model}")),
@@ -30,8 +30,6 @@ rule train_ddpm:
         prompt_words=train_prompt_words(),
         checkpoint_dir=results("checkpoints/{model}"),
         wandb_dir=results("wandb"),
-        code=code_version(
-            "train", "sample/samplers", "manifest", "embed", "io", "seeds", "devices"
-        ),
+        code=script_code("train_ddpm"),
     script:
         "../scripts/train_ddpm.py"

@@ -1,32 +1,141 @@
-"""Content hashes of library subpackages, passed to rules as `params` so that a change to the code a stage runs
-reruns that stage (Snakemake tracks script files, not the library they import)."""
+"""Content hashes of the library code a rule runs, passed to rules as `params` so that a change to that code reruns
+the rule (Snakemake tracks the script file itself, not the library it imports).
+
+What a rule runs is found from real imports, not from hand-written lists: `script_code_version(script)` parses the
+script's imports of `biasdiff`, follows every `import`/`from ... import` statement of each module it reaches (at
+any depth: imports inside functions count, so lazily imported code is covered too), adds the `__init__` of every
+package on the way (importing `biasdiff.a.b` runs `biasdiff/__init__.py` and `biasdiff/a/__init__.py`) and the data
+files under `biasdiff/resources/<package>/` of each package reached, and hashes that closure.
+
+Each module is hashed by its syntax tree without docstrings (`ast.dump`), not by its bytes: editing a comment or a
+docstring, or reformatting, reruns nothing, while any change to what the code does (a statement, a literal, a
+default) changes the hash. The tree's text depends on the Python version's `ast`, so a Python upgrade reruns every
+rule once -- the conservative direction.
+"""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from pathlib import Path
+from typing import Iterable
 
+PACKAGE = "biasdiff"
 PACKAGE_DIR = Path(__file__).resolve().parent
+RESOURCES = "resources"
 
 
-def code_version(*modules: str) -> str:
-    """SHA-256 (first 16 hex digits) over the sources of the named subpackages/modules of biasdiff.
+def module_file(name: str, package_dir: Path | None = None) -> Path | None:
+    """The source file of dotted module `name` (biasdiff.x.y -> x/y.py or x/y/__init__.py), None if none exists."""
+    root = package_dir or PACKAGE_DIR
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = root.joinpath(*parts[1:])
+    if base.with_suffix(".py").is_file() and len(parts) > 1:
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
 
-    `code_version("synth", "io")` hashes `src/biasdiff/synth/**/*.py` and `src/biasdiff/io.py`; a single module of a
-    subpackage is named by its path, e.g. `"sample/samplers"`. Unknown names raise ValueError naming the valid ones.
-    """
+
+def _is_package(name: str, package_dir: Path) -> bool:
+    file = module_file(name, package_dir)
+    return file is not None and file.name == "__init__.py"
+
+
+def imported_names(tree: ast.AST, module: str | None, package_dir: Path) -> set[str]:
+    """Every `biasdiff` module an AST imports anywhere (dotted names). `module` is the importing module's name (for
+    relative imports; None for a script outside the package)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if module is None:
+                    continue
+                package = module if _is_package(module, package_dir) else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{node.module}" if node.module else package
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    found = set()
+    for name in names:
+        if name.split(".")[0] != PACKAGE:
+            continue
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # the module and every package above it
+            prefix = ".".join(parts[:i])
+            if module_file(prefix, package_dir) is not None:
+                found.add(prefix)
+    return found
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def module_closure(entries: Iterable[str], package_dir: Path | None = None) -> list[str]:
+    """Sorted dotted names of `entries` (biasdiff modules) and every biasdiff module they import, transitively."""
+    root = package_dir or PACKAGE_DIR
+    seen: set[str] = set()
+    todo = [name for name in entries if module_file(name, root) is not None]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse(module_file(name, root).read_text(), filename=str(module_file(name, root)))
+        todo.extend(imported_names(tree, name, root) - seen)
+    return sorted(seen)
+
+
+def script_modules(script: str | Path, package_dir: Path | None = None) -> list[str]:
+    """The biasdiff modules a script runs: the closure of its own imports."""
+    root = package_dir or PACKAGE_DIR
+    tree = ast.parse(Path(script).read_text(), filename=str(script))
+    return module_closure(imported_names(tree, None, root), root)
+
+
+def _hash_modules(names: Iterable[str], root: Path) -> str:
     digest = hashlib.sha256()
-    for name in sorted(set(modules)):
-        target = PACKAGE_DIR / name
-        if target.is_dir():
-            files = sorted(target.rglob("*.py"))
-        elif target.with_suffix(".py").is_file():
-            files = [target.with_suffix(".py")]
-        else:
-            valid = sorted(p.stem for p in PACKAGE_DIR.iterdir() if p.suffix == ".py" or p.is_dir())
-            raise ValueError(f"no biasdiff module {name!r}; valid: {[v for v in valid if not v.startswith('_')]}")
-        for path in files:
-            digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-            digest.update(b"\0")
-            digest.update(path.read_bytes())
+    packages = set()
+    for name in sorted(names):
+        file = module_file(name, root)
+        tree = _strip_docstrings(ast.parse(file.read_text(), filename=str(file)))
+        digest.update(name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+        if len(name.split(".")) > 1:
+            packages.add(name.split(".")[1])
+    for package in sorted(packages):
+        data = root / RESOURCES / package
+        if data.is_dir():
+            for path in sorted(p for p in data.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def script_code_version(script: str | Path, package_dir: Path | None = None) -> str:
+    """SHA-256 (16 hex) of the library code `script` runs (see the module docstring): a rule's `code` param."""
+    root = package_dir or PACKAGE_DIR
+    return _hash_modules(script_modules(script, root), root)
+
+
+def code_version(*modules: str, package_dir: Path | None = None) -> str:
+    """SHA-256 (16 hex) of named biasdiff modules and everything they import (`code_version("biasdiff.sample.stage")`),
+    for code that is not a workflow script (benchmarks). Unknown names raise ValueError naming the packages."""
+    root = package_dir or PACKAGE_DIR
+    unknown = [m for m in modules if module_file(m, root) is None]
+    if unknown:
+        valid = sorted(p.stem for p in root.iterdir() if (p.suffix == ".py" or p.is_dir()) and not p.name.startswith("_"))
+        raise ValueError(f"no biasdiff module(s) {unknown}; name them as biasdiff.<module>, valid modules: {valid}")
+    return _hash_modules(module_closure(modules, root), root)
