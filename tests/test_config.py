@@ -27,10 +27,73 @@ def _bad(raw, mutate):
     return message
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/smoke.yaml", "configs/paper.yaml"])
-def test_shipped_configs_validate(path):
-    cfg = load_config(ROOT / path)
-    assert set(cfg["prompts"]) == {"male_nurse", "female_nurse", "male_phil", "female_phil", "man", "woman"}
+SIX = {"male_nurse", "female_nurse", "male_phil", "female_phil", "man", "woman"}
+
+
+@pytest.mark.parametrize("overlays", [(), ("configs/smoke.yaml",), ("configs/control_imbalanced.yaml",)])
+def test_shipped_configs_validate_as_the_workflow_merges_them(overlays):
+    cfg = load_config(ROOT / "config.yaml", *(ROOT / o for o in overlays))
+    assert set(cfg["prompts"]) == SIX
+
+
+def test_paper_preset_fails_only_on_the_data_it_needs_from_this_machine(tmp_path, monkeypatch):
+    """Merged over config.yaml as the README runs it, the paper preset trains by epochs (no steps/epochs clash); on
+    a machine without FairFace it stops at once, naming fairface.root, instead of after synthesis."""
+    with pytest.raises(ConfigError, match="fairface.root: 'data/fairface' does not exist"):
+        load_config(ROOT / "config.yaml", ROOT / "configs/paper.yaml")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "fairface").mkdir(parents=True)
+    (tmp_path / "data" / "stable-bias-professions-v2").mkdir()
+    cfg = load_config(ROOT / "config.yaml", ROOT / "configs/paper.yaml")
+    assert cfg["train"]["steps"] is None and cfg["train"]["epochs"] == 81 and set(cfg["prompts"]) == SIX
+
+
+def test_steps_and_epochs_both_set_fail_before_any_job(default_raw):
+    msg = _bad(default_raw, lambda c: c["train"].update(steps=800, epochs=81))
+    assert "train.steps / train.epochs" in msg and "steps: null" in msg
+
+
+@pytest.mark.parametrize("path", [None, "", "no/such/vectors.bin"])
+def test_vectors_file_path_missing_or_empty_fails_before_any_job(default_raw, path):
+    msg = _bad(default_raw, lambda c: c["embedding"].update(source={"kind": "file", "path": path}))
+    assert "embedding.source.path" in msg
+
+
+def test_prompts_only_keeps_a_subset_in_config_order(default_raw):
+    cfg = copy.deepcopy(default_raw)
+    cfg["prompts_only"] = ["woman", "male_nurse"]
+    assert list(validate_config(cfg)["prompts"]) == ["male_nurse", "woman"]
+    msg = _bad(default_raw, lambda c: c.update(prompts_only=["woman", "nurse"]))
+    assert "prompts_only" in msg and "['nurse']" in msg and "male_phil" in msg
+    msg = _bad(default_raw, lambda c: c.update(prompts_only=[]))
+    assert "prompts_only" in msg
+
+
+def test_an_overlay_cannot_silently_fail_to_remove_prompts(tmp_path):
+    overlay = tmp_path / "two.yaml"
+    overlay.write_text("prompts: {}\n")
+    with pytest.raises(ConfigError, match="prompts_only"):
+        load_config(ROOT / "config.yaml", overlay)
+    overlay.write_text("prompts_only: [man, woman]\n")
+    assert list(load_config(ROOT / "config.yaml", overlay)["prompts"]) == ["man", "woman"]
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 1\ntrain:\n  steps: [1\n  lr: 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+:\d+: YAML syntax error") as err:
+        load_config(ROOT / "config.yaml", bad)
+    assert "\n" not in str(err.value)
+
+
+def test_config_cli_reports_one_line(tmp_path, capsys):
+    from biasdiff.config import main
+
+    bad = tmp_path / "o.yaml"
+    bad.write_text("train: {steps: 5, epochs: 2}\n")
+    assert main([str(ROOT / "config.yaml"), str(bad)]) == 1
+    assert "train.steps / train.epochs" in capsys.readouterr().err
+    assert main([str(ROOT / "config.yaml")]) == 0
 
 
 def test_defaults_are_filled(default_raw):

@@ -123,22 +123,138 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                 )
 
 
+def _check_local_model(key: str, model, example: str) -> None:
+    """A local model directory named at `key` must exist (hub ids are left to the job)."""
+    if model and _looks_like_path(str(model)) and not Path(str(model)).expanduser().is_dir():
+        raise ConfigError(f"config key {key}: local model directory {model!r} does not exist; give an existing "
+                          f"directory or a hub id such as {example}")
+
+
+def check_inputs(config: Mapping[str, Any]) -> None:
+    """Cross-key checks that would otherwise fail inside a job, possibly hours in: step counts, local paths."""
+    train = config.get("train", {})
+    if (train.get("steps") is None) == (train.get("epochs") is None):
+        raise ConfigError(f"config keys train.steps / train.epochs: set exactly one (got steps={train.get('steps')}, "
+                          f"epochs={train.get('epochs')}); an overlay that sets epochs must set steps: null")
+    source = config["embedding"]["source"]
+    if source["kind"] == "file":
+        path = source.get("path")
+        if not path:
+            raise ConfigError("config key embedding.source.path: empty, but source kind file needs a local vectors file "
+                              "(word2vec .bin, word2vec/GloVe text or gensim .kv); or set embedding.source.kind to "
+                              "glove-wheel")
+        if not Path(str(path)).expanduser().is_file():
+            raise ConfigError(f"config key embedding.source.path: {path!r} does not exist (relative paths are relative "
+                              f"to the working directory); give an existing vectors file")
+    fairface = config.get("fairface", {})
+    root = fairface.get("root")
+    if root and not Path(str(root)).expanduser().exists():
+        raise ConfigError(f"config key fairface.root: {root!r} does not exist; give a FairFace root (official CSV + "
+                          "image folders, or Hugging Face Parquet shards) or null for the procedural fixture")
+    score_model = fairface.get("score_model", {})
+    if score_model.get("kind") == "diffusers":
+        if not score_model.get("id"):
+            raise ConfigError("config key fairface.score_model.id: empty, but kind diffusers needs a pipeline hub id or "
+                              "local directory (paper: stabilityai/stable-diffusion-2-1)")
+        _check_local_model("fairface.score_model.id", score_model["id"], "stabilityai/stable-diffusion-2-1")
+    dataset = config.get("stablebias", {}).get("dataset", {})
+    if dataset.get("path"):
+        if not Path(str(dataset["path"])).expanduser().exists():
+            raise ConfigError(f"config key stablebias.dataset.path: {dataset['path']!r} does not exist; give the "
+                              "StableBias images dataset (Parquet file or folder) or null for the published tables")
+        _check_local_model("stablebias.dataset.clip", dataset.get("clip"), "openai/clip-vit-base-patch32")
+
+
 def _looks_like_path(model: str) -> bool:
     """Hub ids are `owner/name`; anything absolute, relative (./, ../, ~) or with more than one slash is a path."""
     return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or Path(model).exists()
 
 
-def validate_config(config: dict, schema_dir: Path = SCHEMA_DIR) -> dict:
-    """Schema validation with defaults, then semantic checks. Returns the (mutated) config."""
-    validate_schema(config, schema_dir)
-    check_semantics(config)
+def select_prompts(config: dict) -> dict:
+    """Apply `prompts_only` (validated): keep only the listed prompts, in `prompts:` order."""
+    keep = config.get("prompts_only")
+    if keep is None:
+        return config
+    unknown = [name for name in keep if name not in config["prompts"]]
+    if unknown:
+        raise ConfigError(f"config key prompts_only: {unknown} are not prompts; valid: {list(config['prompts'])}")
+    config["prompts"] = {name: spec for name, spec in config["prompts"].items() if name in keep}
     return config
 
 
-def load_config(path: str | Path, schema_dir: Path = SCHEMA_DIR) -> dict:
-    """Read a YAML config file and validate it."""
+def validate_config(config: dict, schema_dir: Path = SCHEMA_DIR) -> dict:
+    """Schema validation with defaults, prompt selection, then semantic checks. Returns the (mutated) config."""
+    validate_schema(config, schema_dir)
+    select_prompts(config)
+    check_semantics(config)
+    check_inputs(config)
+    return config
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a dict; a syntax error names the file, line and column."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    config = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: YAML syntax error ({problem}); fix the file (mind indentation, no tabs)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def check_overlay(path: str | Path, overlay: Mapping[str, Any]) -> None:
+    """Mistakes only visible in an overlay file itself, before Snakemake merges it into config.yaml."""
+    if "prompts" in overlay and not overlay["prompts"]:
+        raise ConfigError(f"config file {path}: prompts is empty, but overlays merge into config.yaml's prompts key by "
+                          f"key and cannot remove any; list the prompts to keep under prompts_only: [...]")
+
+
+def merge_config(base: dict, overlay: Mapping[str, Any]) -> dict:
+    """Deep-merge `overlay` into `base` as Snakemake merges --configfile files (mappings key by key, all else
+    replaced). Returns `base`."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(path: str | Path, *overlays: str | Path, schema_dir: Path = SCHEMA_DIR) -> dict:
+    """Read a YAML config file, merge `overlays` over it as Snakemake does, and validate the result."""
+    config = read_yaml(path)
+    for overlay in overlays:
+        data = read_yaml(overlay)
+        check_overlay(overlay, data)
+        merge_config(config, data)
     return validate_config(config, schema_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m biasdiff.config config.yaml [overlay.yaml ...]`: check a config and its overlays as the workflow
+    would (YAML syntax with file and line, schema, cross-key checks, local paths), before Snakemake reads them."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m biasdiff.config config.yaml [overlay.yaml ...]", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args[0], *args[1:])
+    except ConfigError as exc:
+        print(f"ConfigError: {exc}", file=sys.stderr)
+        return 1
+    print(f"config OK: {len(config['prompts'])} prompt(s): {', '.join(config['prompts'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

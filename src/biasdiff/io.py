@@ -34,6 +34,14 @@ def share_with_group(path: str | os.PathLike, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+def share_tree(root: str | os.PathLike) -> None:
+    """`share_with_group` for a directory and everything in it (libraries such as safetensors write 0600 files)."""
+    root = Path(root)
+    share_with_group(root, directory=True)
+    for path in root.rglob("*"):
+        share_with_group(path, directory=path.is_dir())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path` (mode as the umask allows), on error

@@ -199,6 +199,18 @@ def verify_images(manifest_path: str | Path, array_path: str | Path) -> str:
     return actual
 
 
+def stale_array_message(manifest_path: str | Path, array_path: str | Path) -> str | None:
+    """Why an existing array cannot be used with an existing manifest (one line), or None when it can or when either
+    file is missing (then the manifest rule will make both). For a check before any job runs."""
+    if not (Path(manifest_path).is_file() and Path(array_path).is_file()):
+        return None
+    try:
+        verify_images(manifest_path, array_path)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
 def load_images(manifest_path: str | Path, array_path: str | Path, split: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The manifest (optionally one split) and the packed uint8 array (memory-mapped, N×H×W×3).
 

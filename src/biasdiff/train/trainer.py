@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from biasdiff.devices import resolve_device
 from biasdiff.errors import ConfigError, TrainingError
-from biasdiff.io import write_json
+from biasdiff.io import share_tree, write_json
 from biasdiff.manifest import recorded_integrity
 from biasdiff.seeds import derive_seed
 from biasdiff.train.checkpoint import config_hash, latest_checkpoint, save_checkpoint
@@ -354,6 +354,7 @@ def _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, 
               "params": sum(p.numel() for p in model.parameters()), "grid_rows": [*vocab, "(null)"],
               "weights_sha256": weights_hashes(tmp)}
     write_json({**resolved, "result": result}, tmp / "train_config.json")
+    share_tree(tmp)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

@@ -1,0 +1,103 @@
+"""Nothing stale ever looks current: each fault a careless or unlucky user causes on a finished smoke run is either
+recomputed from the new inputs or stopped before any job runs with one line that says what to do -- and loses no
+earlier artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_run import snakemake
+
+pytestmark = pytest.mark.workflow
+
+MODEL = Path("results/models/default")
+
+
+def _overlay(workdir: Path, data: dict, name: str = "overlay.yaml") -> str:
+    (workdir / name).write_text(yaml.safe_dump(data, sort_keys=False))
+    return name
+
+
+def _run(workdir: Path, *args: str) -> tuple[int, str]:
+    """Snakemake with exactly the --configfile arguments given (none: config.yaml alone)."""
+    out = snakemake(workdir, *args, "--cores", "2", smoke=False)
+    return out.returncode, out.stdout + out.stderr
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_changed_synthesis_retrains_from_the_new_pixels(copy_workdir):
+    workdir = copy_workdir()
+    weights = workdir / MODEL / "unet" / "diffusion_pytorch_model.safetensors"
+    before = _sha(weights)
+    overlay = _overlay(workdir, {"synthesis": {"procedural": {"noise_std": 12.0}}})
+    code, out = _run(workdir, str(MODEL / "train_config.json"), "--configfile", "configs/smoke.yaml", overlay)
+    assert code == 0, out[-3000:]
+    log = (workdir / "results/logs/train_ddpm/default.log").read_text()
+    assert "resuming from checkpoint" not in log
+    assert _sha(weights) != before
+
+
+def test_overwritten_pixels_stop_the_run_before_any_job_and_keep_the_model(copy_workdir):
+    workdir = copy_workdir()
+    array = workdir / "results/manifest/images.npy"
+    raw = bytearray(array.read_bytes())
+    raw[4096 : 4096 + 8192] = os.urandom(8192)
+    array.write_bytes(bytes(raw))
+    code, out = _run(workdir, "--configfile", "configs/smoke.yaml")
+    assert code != 0, out[-2000:]
+    assert "images.npy does not match the content hash" in out and "--forcerun build_manifest" in out
+    assert (workdir / MODEL / "unet_ema").is_dir() and (workdir / MODEL / "train_config.json").is_file()
+    forced = snakemake(workdir, "--dry-run", "--cores", "1", "--forcerun", "build_manifest")
+    assert forced.returncode == 0 and "build_manifest" in forced.stdout
+
+
+def test_missing_vectors_file_is_an_error_not_nothing_to_be_done(copy_workdir):
+    workdir = copy_workdir()
+    for path in ("no/such/vectors.bin", None):
+        overlay = _overlay(workdir, {"embedding": {"source": {"kind": "file", "path": path}}})
+        code, out = _run(workdir, "--dry-run", "--configfile", "configs/smoke.yaml", overlay)
+        assert code != 0 and "embedding.source.path" in out and "Nothing to be done" not in out
+
+
+def test_a_word_missing_from_the_vocabulary_is_named_before_any_job(copy_workdir):
+    workdir = copy_workdir()
+    overlay = _overlay(workdir, {"prompts": {"man": {"words": ["man", "person", "qzxvword"]}}})
+    code, out = _run(workdir, "--dry-run", "--configfile", "configs/smoke.yaml", overlay)
+    assert code != 0 and "prompts.man.words: ['qzxvword'] not in the vocabulary" in out
+
+
+def test_overlays_remove_prompts_only_through_prompts_only(copy_workdir):
+    workdir = copy_workdir()
+    code, out = _run(workdir, "--dry-run", "--configfile", "configs/smoke.yaml", _overlay(workdir, {"prompts": {}}))
+    assert code != 0 and "prompts_only" in out
+    keep = _overlay(workdir, {"prompts_only": ["man", "woman"]}, "two.yaml")
+    out = snakemake(workdir, "--dry-run", "--cores", "1", "--configfile", "configs/smoke.yaml", keep, smoke=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    shards = {line.split("prompt=")[1].split(",")[0] for line in out.stdout.splitlines() if "prompt=" in line}
+    assert shards <= {"man", "woman"}  # the two kept prompts' shards exist already: no synthesis of others
+    assert "build_manifest" in out.stdout  # the manifest of two prompts is new
+
+
+def test_a_yaml_error_in_config_yaml_names_file_and_line(copy_workdir):
+    workdir = copy_workdir()
+    text = (workdir / "config.yaml").read_text()
+    (workdir / "config.yaml").write_text(text.replace("seed: 0", "seed: [0", 1))
+    code, out = _run(workdir, "--dry-run")
+    assert code != 0 and "config.yaml:" in out and "YAML syntax error" in out
+
+
+def test_artifacts_are_readable_by_the_group(smoke_workdir):
+    """mkstemp's 0600 used to reach every artifact; the smoke run's umask (022 here) must decide instead."""
+    files = [p for p in (smoke_workdir / "results").rglob("*") if p.is_file() and "logs" not in p.parts]
+    assert files
+    unreadable = [str(p) for p in files if not p.stat().st_mode & stat.S_IRGRP]
+    assert not unreadable, unreadable[:5]
