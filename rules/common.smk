@@ -192,6 +192,11 @@ def stablebias_outputs():
     }
 
 
+def stablebias_gpus():
+    """GPUs the StableBias audit asks for (text encoder, CLIP labels): 1 when stablebias.device names CUDA, else 0."""
+    return 1 if config["stablebias"]["device"].startswith("cuda") else 0
+
+
 def stablebias_inputs():
     """Local files the audit reads (so editing them reruns it): a vectors file, a dataset file."""
     inputs = {}

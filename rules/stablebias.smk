@@ -18,6 +18,7 @@ rule stablebias_audit:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=stablebias_gpus(),
     params:
         stablebias=config["stablebias"],
         embedding_source=config["embedding"]["source"],

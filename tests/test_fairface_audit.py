@@ -99,3 +99,32 @@ def test_task_specs_validate_class_names():
         task_specs({"gender": {"Male": "man", "Female": "woman"}, "race": {"Martian": "x", "White": "y"}})
     with pytest.raises(ConfigError, match="at least 2"):
         task_specs({"gender": {"Male": "man"}})
+
+
+def test_official_and_hf_layouts_give_the_same_noise_and_predictions(tmp_path):
+    """The same images in FairFace's two layouts ("train/4.jpg" in the CSV, Parquet row 4 = "train/4") get the same
+    noise seeds, hence identical ScoreDecomp weights and ELBO errors (the ELBO's Monte Carlo noise shows any change)."""
+    from paper_standins import fairface_rows, write_fairface_hf, write_fairface_official
+
+    from biasdiff.fairface.audit import noise_seed
+    from biasdiff.fairface.load import image_id
+
+    assert image_id("train/4.jpg") == image_id("train/4") == "train/4"
+    assert noise_seed(0, "train/4.jpg") == noise_seed(0, "train/4") != noise_seed(0, "train/5")
+    rows = {"train": fairface_rows(10, "train", size=16)}
+    official = load_fairface(write_fairface_official(tmp_path / "official", rows), split="train")
+    hf = load_fairface(write_fairface_hf(tmp_path / "hf", rows, n_files=3), split="train")
+    assert (official.layout, hf.layout) == ("official", "hf_parquet")
+    assert official.labels["image_id"].tolist() == hf.labels["image_id"].tolist() == [f"train/{i}" for i in range(1, 11)]
+
+    model = _fixture(tmp_path)
+    tasks = task_specs({"gender": {"Male": "man", "Female": "woman"}, "race": None})
+    kwargs = dict(num_data=6, seed=0, image_size=8, timesteps=[50, 200], n_draws=1,
+                  elbo={"enabled": True, "n_timesteps": 4, "n_trials": 1}, batch=4)
+    a = run_audit(official, model, tasks, "person", **kwargs)
+    b = run_audit(hf, model, tasks, "person", **kwargs)
+    assert a["file"].str.endswith(".jpg").all() and not b["file"].str.endswith(".jpg").any()
+    assert a["image_id"].tolist() == b["image_id"].tolist()
+    for col in ("task", "method", "true", "pred", "evals"):
+        assert a[col].tolist() == b[col].tolist(), col
+    assert np.array_equal(np.stack(a["weights"].to_numpy()), np.stack(b["weights"].to_numpy()))

@@ -26,7 +26,7 @@ from PIL import Image  # noqa: E402
 
 from biasdiff.errors import ConfigError  # noqa: E402
 from biasdiff.fairface.labels import CANONICAL  # noqa: E402
-from biasdiff.fairface.load import FairFaceSet  # noqa: E402
+from biasdiff.fairface.load import FairFaceSet, image_id  # noqa: E402
 from biasdiff.fairface.metrics import accuracy_table, confusion_table  # noqa: E402
 from biasdiff.fairface.sample import stratified_sample  # noqa: E402
 from biasdiff.seeds import derive_seed  # noqa: E402
@@ -62,6 +62,12 @@ def task_specs(prompts: Mapping) -> list[TaskSpec]:
     return specs
 
 
+def noise_seed(seed: int, file: str) -> int:
+    """Seed of one image's noise draws: from its layout-independent id (`load.image_id`), so the same image gets the
+    same noise, and the same predictions, from the official CSV layout and from the Hugging Face Parquet layout."""
+    return derive_seed(seed, "fairface", image_id(file))
+
+
 def prepare_images(images: Sequence[Image.Image], size: int) -> np.ndarray:
     """Resize (Lanczos) to size x size and stack: uint8 (N, size, size, 3)."""
     return np.stack([np.asarray(img.convert("RGB").resize((size, size), Image.LANCZOS)) for img in images])
@@ -73,9 +79,10 @@ def run_audit(
 ) -> pd.DataFrame:
     """Predictions, one row per (image, task, method).
 
-    Columns: file, gender, race (the image's true labels), task, method ("scoredecomp" / "elbo"), true, pred,
-    weights (list of float, per class, ScoreDecomp's simplex weights or ELBO's negative errors), classes (list of
-    str), evals (network evaluations per image for this task and method).
+    Columns: file, image_id (`load.image_id`, the same in both layouts), gender, race (the image's true labels),
+    task, method ("scoredecomp" / "elbo"), true, pred, weights (list of float, per class, ScoreDecomp's simplex
+    weights or ELBO's negative errors), classes (list of str), evals (network evaluations per image for this task and
+    method). Each image's noise is seeded from (seed, its image_id): identical predictions from either layout.
     """
     positions = stratified_sample(dataset.labels, num_data, seed)
     labels = dataset.labels.iloc[positions].reset_index(drop=True)
@@ -83,7 +90,7 @@ def run_audit(
              dataset.padding, len(labels), len(dataset))
     from biasdiff.scoredecomp import elbo_classify, score_decomp
 
-    seeds = [derive_seed(seed, "fairface", f) for f in labels["file"]]
+    seeds = [noise_seed(seed, f) for f in labels["file"]]
     rows = []
     for start in range(0, len(labels), batch):
         part = labels.iloc[start : start + batch]
@@ -104,8 +111,9 @@ def run_audit(
                 ev = np.broadcast_to(np.asarray(evals), (len(part),))
                 for i, row in enumerate(part.itertuples(index=False)):
                     rows.append(
-                        {"file": row.file, "gender": row.gender, "race": row.race, "task": task.name, "method": method,
-                         "true": getattr(row, task.name), "pred": task.classes[int(pred[i])],
+                        {"file": row.file, "image_id": image_id(row.file), "gender": row.gender, "race": row.race,
+                         "task": task.name, "method": method, "true": getattr(row, task.name),
+                         "pred": task.classes[int(pred[i])],
                          "weights": [float(w) for w in scores[i]], "classes": list(task.classes), "evals": int(ev[i])}
                     )
         log.info("FairFace audit: %d/%d images", min(start + batch, len(labels)), len(labels))

@@ -22,6 +22,8 @@ import pandas as pd
 from PIL import Image
 
 from biasdiff.errors import DataError
+from biasdiff.io import share_tree
+from biasdiff.manifest import load_images
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def build_fixture(
     bad = sorted(set(manifest["gender"]) - set(MANIFEST_GENDER))
     if bad:
         raise DataError(f"manifest {manifest_path}: gender value(s) {bad}; valid: {sorted(MANIFEST_GENDER)}")
-    images = np.load(array_path, mmap_mode="r")
+    _, images = load_images(manifest_path, array_path)  # checked against the manifest's content hash
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != len(manifest):
         raise DataError(
             f"image array {array_path}: shape {images.shape} does not match {len(manifest)} manifest rows x H x W x 3"
@@ -85,6 +87,7 @@ def build_fixture(
             counts[split] = len(labels)
             log.info("fixture split %s: %d images", split, len(labels))
         pd.DataFrame(sources).to_csv(tmp / "fixture_source.csv", index=False)
+        share_tree(tmp)  # mkdtemp made it 0700
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

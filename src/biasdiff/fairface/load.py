@@ -16,7 +16,7 @@ indices, see `labels.HF_ORDER`), service_test (bool). `<root>` may also be the p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
@@ -41,7 +41,8 @@ class FairFaceSet:
 
     Columns: file (str, the official relative path or "<split>/<parquet row>"), age, gender, race (canonical names
     of `labels.CANONICAL`, missing = None), service_test (bool), source (image file path, or Parquet file path),
-    row (row within the Parquet file; -1 for the official layout).
+    row (row within the Parquet file; -1 for the official layout), image_id (`image_id(file)`: the same image has
+    the same id in both layouts).
     """
 
     labels: pd.DataFrame
@@ -64,6 +65,12 @@ class FairFaceSet:
             for row, cell in _read_parquet_rows(Path(source), sorted(wanted), "image").items():
                 images[wanted[row]] = _image_from_cell(cell, f"{source} row {row}")
         return [images[i] for i in rows.index]
+
+
+def image_id(file: str) -> str:
+    """Layout-independent id of a FairFace image: its split-relative path without the extension. The official CSV's
+    "train/4.jpg" and the Hugging Face Parquet layout's 4th train row ("train/4") are both "train/4"."""
+    return str(PurePosixPath(str(file).replace("\\", "/")).with_suffix(""))
 
 
 def _open_rgb(path: Path, name: str) -> Image.Image:
@@ -214,4 +221,5 @@ def load_fairface(root: str | Path, layout: str = "auto", split: str = "val", pa
     labels = _load_official(root, split, padding) if layout == "official" else _load_hf(root, split, padding)
     if labels.empty:
         raise DataError(f"FairFace root {root}: split {split} ({layout}) lists no images")
+    labels["image_id"] = labels["file"].map(image_id)
     return FairFaceSet(labels=labels.reset_index(drop=True), layout=layout, split=split, padding=padding, root=root)
