@@ -18,3 +18,33 @@ if Path(
     "config.yaml"
 ).is_file():  # `configfile:` below reads it from the working directory
     read_yaml("config.yaml")
+
+
+def _pass_interrupt_to_jobs():
+    """Ctrl-C or `kill -INT` to Snakemake alone: Snakemake 9's local executor stops scheduling but lets running jobs
+    finish (a training job ran on for minutes). Send them SIGTERM first -- the trainer then saves a checkpoint at its
+    current step and stops -- and let Snakemake handle the interrupt as usual."""
+    import signal
+    import threading
+
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or previous is not signal.default_int_handler
+    ):
+        return  # an ignored SIGINT (background run) or a handler of someone else's stays as it is
+
+    def handler(signum, frame):
+        import psutil  # a dependency of Snakemake itself
+
+        for process in psutil.Process().children(recursive=True):  # the running jobs
+            try:
+                process.terminate()
+            except psutil.Error:
+                pass
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+
+
+_pass_interrupt_to_jobs()

@@ -101,3 +101,34 @@ def test_artifacts_are_readable_by_the_group(smoke_workdir):
     assert files
     unreadable = [str(p) for p in files if not p.stat().st_mode & stat.S_IRGRP]
     assert not unreadable, unreadable[:5]
+
+
+def test_interrupting_snakemake_alone_stops_training_with_a_checkpoint(copy_workdir):
+    """`kill -INT` to the Snakemake process (not its process group): the training job is told to stop (SIGTERM),
+    saves a checkpoint at its current step and ends, instead of running on after Snakemake says it is terminating."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    workdir = copy_workdir()
+    overlay = _overlay(workdir, {"train": {"steps": 100000, "checkpoint_every": 100000, "seed": 5}})
+    log = workdir / "results/logs/train_ddpm/default.log"
+    log.unlink()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2", "--configfile",
+         "configs/smoke.yaml", overlay], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("Snakemake did not stop within 60 s of SIGINT")
+    assert proc.returncode != 0
+    assert "stopped by SIGTERM" in log.read_text()
+    assert list((workdir / "results/checkpoints/default").glob("step-*.pt")), out[-2000:]

@@ -325,3 +325,24 @@ def test_lr_schedule_builds_and_steps_for_any_length(kind, n_steps):
     if n_steps >= 10:
         assert max(lrs) == pytest.approx(1e-3, rel=0.05)  # the peak is reached, then it decays
         assert lrs[-1] < 0.5e-3
+
+
+def test_sigterm_ends_the_step_saves_a_checkpoint_and_the_rerun_resumes(tmp_path):
+    """A cluster's time limit (SIGTERM) or Snakemake passing on Ctrl-C: the step in flight finishes, a checkpoint is
+    written at that step (not only at checkpoint_every), and the same call resumes after it."""
+    import os
+    import signal
+
+    cfg = tiny_train_cfg(steps=6, checkpoint_every=5)
+
+    def term_at_2(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingError, match="stopped by SIGTERM after step 2 of 6.*resume"):
+        _train(tmp_path, cfg=cfg, on_step=term_at_2)
+    assert [p.name[:12] for p in (tmp_path / "ckpt").iterdir()] == ["step-0000002"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after training
+    calls = []
+    _train(tmp_path, cfg=cfg, on_step=calls.append)
+    assert calls == [3, 4, 5, 6]

@@ -18,6 +18,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -151,6 +153,26 @@ def _init_wandb(cfg: Mapping[str, Any], run_name: str, run_id: str, wandb_dir: s
                       dir=str(directory), config=resolved)
 
 
+class _StopRequest:
+    """Catch SIGTERM and SIGINT while training (main thread only): the loop finishes its step, saves a checkpoint and
+    stops with a TrainingError, instead of dying mid-step and losing everything since the last checkpoint."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._catch)
+
+    def _catch(self, signum, frame):
+        self.signum = signum
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
 def train_ddpm(
     manifest_path: str | Path,
     array_path: str | Path,
@@ -257,60 +279,71 @@ def train_ddpm(
     n_t = noise_scheduler.config.num_train_timesteps
     bar = tqdm(total=n_steps, initial=start_step, desc=f"train {cfg['model']}", file=_LogStream(),
                mininterval=cfg["progress_interval_s"], disable=not main, ascii=True)
-    for step in range(start_step, n_steps):
-        tic = time.perf_counter()
-        batch = schedule.batch(step)
-        g = step_generator(seed, step)
-        b = len(batch.rows)
-        t = torch.randint(0, n_t, (b,), generator=g)
-        noise = torch.randn((b, 3, image_size, image_size), generator=g)
-        drop = uncond_mask(b, cfg["p_uncond"], g)
-        ids = torch.tensor([word_ids[w] for w in batch.words])
-        mine = np.array_split(np.arange(b), world)[rank]  # this process's contiguous slice of the global batch
-        x0 = to_model_range(train.images[torch.from_numpy(batch.rows[mine])]).to(device)
-        if cfg["channels_last"]:
-            x0 = x0.contiguous(memory_format=torch.channels_last)
-        cond = apply_uncond(cond_matrix[ids[mine].to(device)], drop[mine].to(device))
-        loss = diffusion_loss(fwd_model, noise_scheduler, x0, t[mine].to(device), noise[mine].to(device), cond,
-                              amp_dtype)
-        mean_loss = accelerator.gather(loss.detach().reshape(1) * len(mine)).sum().item() / b
-        if not math.isfinite(mean_loss):
-            raise TrainingError(f"non-finite loss ({mean_loss}) at step {step + 1}; training stopped, the last good "
-                                f"checkpoint in {checkpoint_dir} is kept (lower train.optimizer.lr or check the data)")
-        accelerator.backward(loss)
-        if cfg["grad_clip"]:
-            accelerator.clip_grad_norm_(ddp_model.parameters(), cfg["grad_clip"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        lr = lr_scheduler.get_last_lr()[0]
-        lr_scheduler.step()
-        ema.step(model.parameters())
-        done = step + 1
+    stop = _StopRequest()  # SIGTERM (a cluster's time limit, Snakemake passing on Ctrl-C) ends the step, then stops
+    try:
+        for step in range(start_step, n_steps):
+            tic = time.perf_counter()
+            batch = schedule.batch(step)
+            g = step_generator(seed, step)
+            b = len(batch.rows)
+            t = torch.randint(0, n_t, (b,), generator=g)
+            noise = torch.randn((b, 3, image_size, image_size), generator=g)
+            drop = uncond_mask(b, cfg["p_uncond"], g)
+            ids = torch.tensor([word_ids[w] for w in batch.words])
+            mine = np.array_split(np.arange(b), world)[rank]  # this process's contiguous slice of the global batch
+            x0 = to_model_range(train.images[torch.from_numpy(batch.rows[mine])]).to(device)
+            if cfg["channels_last"]:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            cond = apply_uncond(cond_matrix[ids[mine].to(device)], drop[mine].to(device))
+            loss = diffusion_loss(fwd_model, noise_scheduler, x0, t[mine].to(device), noise[mine].to(device), cond,
+                                  amp_dtype)
+            mean_loss = accelerator.gather(loss.detach().reshape(1) * len(mine)).sum().item() / b
+            if not math.isfinite(mean_loss):
+                raise TrainingError(f"non-finite loss ({mean_loss}) at step {step + 1}; training stopped, the last good "
+                                    f"checkpoint in {checkpoint_dir} is kept (lower train.optimizer.lr or check the data)")
+            accelerator.backward(loss)
+            if cfg["grad_clip"]:
+                accelerator.clip_grad_norm_(ddp_model.parameters(), cfg["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            lr = lr_scheduler.get_last_lr()[0]
+            lr_scheduler.step()
+            ema.step(model.parameters())
+            done = step + 1
 
-        val_loss = float("nan")
-        if main and (done % cfg["val_every"] == 0 or done == n_steps):
-            val_loss = validation_loss(model, noise_scheduler, val, cond_matrix, word_ids, seed,
-                                       cfg["val_batch_size"], device, amp_dtype)
-            log.info("step %d: train loss %.4f, val loss %.4f, lr %.2e", done, mean_loss, val_loss, lr)
-        elapsed = time.perf_counter() - tic
-        row = {"step": done, "loss": mean_loss, "val_loss": val_loss, "lr": lr, "images_per_s": b / elapsed}
-        rows.append(row)
-        if run is not None:
-            run.log({k: v for k, v in row.items() if k != "step" and not (isinstance(v, float) and math.isnan(v))},
-                    step=done)
-            if cfg["grid"]["every"] and done % cfg["grid"]["every"] == 0 and done < n_steps:  # last: _write_outputs
-                import wandb
-
-                grid = sample_grid(_ema_copy(model, ema), noise_scheduler, vocab, cond_matrix, cfg["grid"], image_size,
-                                   seed, device)
-                run.log({"ema_samples": wandb.Image(grid, caption="rows: " + ", ".join([*vocab, "(null)"]))},
+            val_loss = float("nan")
+            if main and (done % cfg["val_every"] == 0 or done == n_steps):
+                val_loss = validation_loss(model, noise_scheduler, val, cond_matrix, word_ids, seed,
+                                           cfg["val_batch_size"], device, amp_dtype)
+                log.info("step %d: train loss %.4f, val loss %.4f, lr %.2e", done, mean_loss, val_loss, lr)
+            elapsed = time.perf_counter() - tic
+            row = {"step": done, "loss": mean_loss, "val_loss": val_loss, "lr": lr, "images_per_s": b / elapsed}
+            rows.append(row)
+            if run is not None:
+                run.log({k: v for k, v in row.items() if k != "step" and not (isinstance(v, float) and math.isnan(v))},
                         step=done)
-        bar.update(1)
-        bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-        if done % cfg["checkpoint_every"] == 0 or done == n_steps:
-            checkpoint(done)
-        if on_step is not None:
-            on_step(done)
+                if cfg["grid"]["every"] and done % cfg["grid"]["every"] == 0 and done < n_steps:  # last: _write_outputs
+                    import wandb
+
+                    grid = sample_grid(_ema_copy(model, ema), noise_scheduler, vocab, cond_matrix, cfg["grid"], image_size,
+                                       seed, device)
+                    run.log({"ema_samples": wandb.Image(grid, caption="rows: " + ", ".join([*vocab, "(null)"]))},
+                            step=done)
+            bar.update(1)
+            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+            if done % cfg["checkpoint_every"] == 0 or done == n_steps:
+                checkpoint(done)
+            if on_step is not None:
+                on_step(done)
+            if stop.signum is not None:
+                if done % cfg["checkpoint_every"] != 0 and done != n_steps:
+                    checkpoint(done)
+                stop.restore()
+                name = signal.Signals(stop.signum).name
+                raise TrainingError(f"training stopped by {name} after step {done} of {n_steps}; checkpoint saved in "
+                                    f"{checkpoint_dir}, rerun the same command to resume from it")
+    finally:
+        stop.restore()
     bar.close()
 
     result: dict[str, Any] = {}
