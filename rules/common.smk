@@ -8,6 +8,7 @@ from biasdiff.embed.vocabulary import check_vocabulary
 from biasdiff.errors import DataError
 from biasdiff.manifest import stale_array_message
 from biasdiff.synth.shards import shard_ranges
+from biasdiff.train.modeldir import verify_model_dir
 
 # Overlays (--configfile) are checked as files too: Snakemake's merge hides what they tried to remove.
 for _overlay in workflow.overwrite_configfiles or ():
@@ -45,6 +46,35 @@ def manifest_array(wildcards=None):
             if message:
                 raise DataError(message)
     return path
+
+
+_MODELS_CHECKED = set()
+
+
+def trained_model_input(model):
+    """results/models/{model}/train_config.json as the input of a rule that loads the model, with the model
+    directory checked once per run while the DAG is built (weights present and byte-identical to the hashes
+    train_config.json records): a truncated or replaced weights file stops the run with one line instead of looking
+    current. Not checked when training reruns anyway (--forcerun train_ddpm, --forceall)."""
+    path = results(f"models/{model}/train_config.json")
+    settings = workflow.dag_settings
+    if model not in _MODELS_CHECKED and settings is not None and Path(path).is_file():
+        _MODELS_CHECKED.add(model)
+        if not settings.forceall and "train_ddpm" not in settings.forcerun:
+            verify_model_dir(Path(path).parent, ema=True)
+            verify_model_dir(Path(path).parent, ema=False)
+    return path
+
+
+def sample_model_input(wildcards=None):
+    """The model the sample stage loads (the {model} wildcard of sample_word, else train.model), checked as
+    trained_model_input does."""
+    return trained_model_input(getattr(wildcards, "model", None) or sampled_model())
+
+
+def scoredecomp_model_input(wildcards=None):
+    """The model the score audits load, checked as trained_model_input does."""
+    return trained_model_input(scoredecomp_model())
 
 
 def script_code(name):
@@ -166,7 +196,7 @@ def fairface_inputs(wildcards=None):
     if not config["fairface"]["root"]:
         inputs["root"] = results("fairface/fixture")
     if config["fairface"]["score_model"]["kind"] == "ddpm":
-        inputs["model"] = results(f"models/{fairface_ddpm_model()}/train_config.json")
+        inputs["model"] = trained_model_input(fairface_ddpm_model())
         inputs["conditioning"] = results("embeddings/conditioning.parquet")
     return inputs
 
@@ -361,7 +391,7 @@ def scoredecomp_params(part):
 def scoredecomp_real_inputs():
     """The audited model, its conditioning vectors and the manifest (real images)."""
     return {
-        "model": results(f"models/{scoredecomp_model()}/train_config.json"),
+        "model": scoredecomp_model_input,
         "conditioning": results("embeddings/conditioning.parquet"),
         "manifest": results("manifest/images.parquet"),
         "images": manifest_array,
@@ -372,7 +402,7 @@ def scoredecomp_sample_inputs():
     """The sampled model, its conditioning, every word's samples and the attribute-classifier audit beside."""
     model = sampled_model()
     return {
-        "model": results(f"models/{model}/train_config.json"),
+        "model": sample_model_input,
         "conditioning": results("embeddings/conditioning.parquet"),
         "samples": [sample_outputs(model, word)["images"] for word in SAMPLE_WORDS],
         "classifier_audit": audit_outputs()["table"],

@@ -14,9 +14,8 @@ if _SRC not in os.environ.get(_PATHVAR, "").split(os.pathsep):
 
 from biasdiff.config import read_yaml
 
-if Path(
-    "config.yaml"
-).is_file():  # `configfile:` below reads it from the working directory
+# `configfile:` below reads config.yaml from the working directory.
+if Path("config.yaml").is_file():
     read_yaml("config.yaml")
 
 
@@ -48,3 +47,45 @@ def _pass_interrupt_to_jobs():
 
 
 _pass_interrupt_to_jobs()
+
+
+def _advise_on_locks():
+    """Snakemake's 'Directory cannot be locked' does not say whether `--unlock` is safe. It is when the lock was left
+    by a run that no longer exists (a crash, a kill -9, a closed terminal): say which case this is, before Snakemake
+    tries to lock."""
+    locks = Path(".snakemake/locks")
+    if not workflow.is_main_process or not locks.is_dir() or not any(locks.iterdir()):
+        return  # jobs (cluster, subprocesses) run inside a locked run: nothing to advise there
+    import psutil
+
+    here, me = Path.cwd().resolve(), psutil.Process()
+    mine = {me.pid, *(p.pid for p in me.parents())}
+    others = []
+    for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            cmd = " ".join(process.info["cmdline"] or [])
+            cwd = process.info["cwd"]
+        except psutil.Error:
+            continue
+        if (
+            process.info["pid"] not in mine
+            and "snakemake" in cmd
+            and cwd
+            and Path(cwd).resolve() == here
+        ):
+            others.append(process.info["pid"])
+    if others:
+        print(
+            f"biasdiff: Snakemake (pid {', '.join(map(str, others))}) is running in {here}: wait for it to end; "
+            "do not run --unlock while it runs",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"biasdiff: {locks} holds a lock but no Snakemake process runs in {here} (a crashed or killed run left "
+            "it): `snakemake --unlock` is safe, then rerun (add --rerun-incomplete if asked)",
+            file=sys.stderr,
+        )
+
+
+_advise_on_locks()

@@ -4,7 +4,7 @@
 
 rule sample_word:
     input:
-        model=results("models/{model}/train_config.json"),
+        model=sample_model_input,
         conditioning=results("embeddings/conditioning.parquet"),
     output:
         **reported("sample", sample_outputs("{model}", "{word}")),

@@ -132,3 +132,23 @@ def test_interrupting_snakemake_alone_stops_training_with_a_checkpoint(copy_work
     assert proc.returncode != 0
     assert "stopped by SIGTERM" in log.read_text()
     assert list((workdir / "results/checkpoints/default").glob("step-*.pt")), out[-2000:]
+
+
+def test_a_lock_left_by_a_dead_run_says_unlock_is_safe(copy_workdir):
+    workdir = copy_workdir()
+    locks = workdir / ".snakemake" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / "0.input.lock").write_text(str(workdir / "results/manifest/images.parquet") + "\n")
+    code, out = _run(workdir, "--configfile", "configs/smoke.yaml")
+    assert code != 0 and "no Snakemake process runs in" in out and "--unlock` is safe" in out
+
+
+def test_truncated_weights_stop_the_run_instead_of_looking_current(copy_workdir):
+    workdir = copy_workdir()
+    weights = workdir / MODEL / "unet_ema" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:2048])
+    code, out = _run(workdir, "--dry-run", "--configfile", "configs/smoke.yaml")
+    assert code != 0 and "Nothing to be done" not in out
+    assert "unet_ema/diffusion_pytorch_model.safetensors do not match" in out and "--forcerun train_ddpm" in out
+    forced = snakemake(workdir, "--dry-run", "--cores", "1", "--forcerun", "train_ddpm")
+    assert forced.returncode == 0 and "train_ddpm" in forced.stdout

@@ -25,6 +25,7 @@ from torch import nn
 
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.devices import resolve_device, resolve_dtype
+from biasdiff.train.modeldir import RETRAIN, verify_model_dir
 
 # Keys of a model config (the `train.unet` config section plus image_size and cond_dim).
 UNET_KEYS = (
@@ -180,53 +181,6 @@ def build_scheduler(scheduler_cfg: Mapping[str, Any] | None = None) -> DDPMSched
     return DDPMScheduler(**cfg, prediction_type="epsilon", clip_sample=True)
 
 
-WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
-RETRAIN = "retrain it: snakemake --forcerun train_ddpm"
-
-
-def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
-    """Check a model directory before anything loads from it; returns the weights subdirectory to load.
-
-    train_config.json must be present and readable, the weights file present, and -- when train_config.json records
-    content hashes of the weights (every model the trainer writes) -- byte-identical to what was written. Each
-    failure is a one-line DataError naming the file and the rule to rerun.
-    """
-    import json
-
-    from biasdiff.io import file_sha256
-
-    path = Path(path)
-    config_file = path / "train_config.json"
-    try:
-        record = json.loads(config_file.read_text())
-    except FileNotFoundError:
-        raise DataError(f"model directory {path} has no train_config.json (training did not finish); {RETRAIN}") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{config_file} is unreadable ({type(exc).__name__}); {RETRAIN}") from exc
-    sub = path / ("unet_ema" if ema else "unet")
-    for needed in (sub, path / "scheduler"):
-        if not (needed / "config.json").is_file() and not (needed / "scheduler_config.json").is_file():
-            raise DataError(f"model directory {path} has no {needed.name}/ (expected unet/, unet_ema/, scheduler/); {RETRAIN}")
-    weights = sub / WEIGHTS_FILE
-    if not weights.is_file():
-        raise DataError(f"model weights {weights} are missing; {RETRAIN}")
-    recorded = ((record.get("result") or {}).get("weights_sha256") or {}) if isinstance(record, dict) else {}
-    expected = recorded.get(f"{sub.name}/{WEIGHTS_FILE}")
-    if expected is not None and file_sha256(weights) != expected:
-        raise DataError(f"model weights {weights} do not match the content hash recorded in {config_file} (changed or "
-                        f"truncated after training); {RETRAIN}")
-    return sub
-
-
-def weights_hashes(path: str | Path) -> dict[str, str]:
-    """SHA-256 of each weights file of a model directory, keyed `unet/...safetensors`, for train_config.json."""
-    from biasdiff.io import file_sha256
-
-    path = Path(path)
-    return {f"{sub}/{WEIGHTS_FILE}": file_sha256(path / sub / WEIGHTS_FILE) for sub in ("unet", "unet_ema")
-            if (path / sub / WEIGHTS_FILE).is_file()}
-
-
 def load_model_dir(
     path: str | Path, ema: bool = True, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
 ) -> tuple[WordConditionedUNet, DDPMScheduler]:
@@ -236,7 +190,7 @@ def load_model_dir(
     is checked first (`verify_model_dir`): a missing, changed or unreadable file is a one-line DataError.
     """
     path = Path(path)
-    sub = verify_model_dir(path, ema)
+    sub = verify_model_dir(path, ema)  # one-line errors for a missing, changed or unreadable file
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
     try:

@@ -48,7 +48,8 @@ from biasdiff.train.data import (
     to_model_range,
 )
 from biasdiff.train.device import autocast_dtype
-from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet, weights_hashes
+from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet
+from biasdiff.train.modeldir import weights_hashes
 from biasdiff.train.report import plot_loss, sample_grid, write_log_csv
 from biasdiff.train.schedule import WordSchedule, apply_uncond, step_generator, uncond_mask
 
