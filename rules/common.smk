@@ -6,7 +6,7 @@ from biasdiff.codeversion import script_code_version
 from biasdiff.config import check_overlay, read_yaml, validate_config
 from biasdiff.embed.vocabulary import check_vocabulary
 from biasdiff.errors import DataError
-from biasdiff.manifest import stale_array_message
+from biasdiff.manifest.integrity import stale_array_message
 from biasdiff.synth.shards import shard_ranges
 from biasdiff.train.modeldir import verify_model_dir
 

@@ -60,6 +60,10 @@ def test_a_passed_check_is_cached_until_the_file_or_words_change(tmp_path):
 
 
 def test_the_shipped_glove_wheel_holds_every_word():
+    from biasdiff.embed.sources import GLOVE_WHEEL
+    from biasdiff.embed.vocabulary import GLOVE_WHEEL_DISTRIBUTION
+
+    assert GLOVE_WHEEL_DISTRIBUTION == GLOVE_WHEEL
     check_vocabulary({"kind": "glove-wheel"}, PROMPT_WORDS)
     with pytest.raises(ConfigError, match=r"prompts\.x\.words: \['qzxvword'\]"):
         check_vocabulary({"kind": "glove-wheel"}, {"x": ["qzxvword"]})

@@ -25,6 +25,7 @@ def model_dir(tmp_path_factory):
     unet.save_pretrained(root / "unet")
     unet.save_pretrained(root / "unet_ema")
     build_scheduler().save_pretrained(root / "scheduler")
+    (root / "train_config.json").write_text('{"image_size": 8}\n')  # the contract: every model directory has one
     return root
 
 

@@ -134,12 +134,28 @@ def test_interrupting_snakemake_alone_stops_training_with_a_checkpoint(copy_work
     assert list((workdir / "results/checkpoints/default").glob("step-*.pt")), out[-2000:]
 
 
-def test_a_lock_left_by_a_dead_run_says_unlock_is_safe(copy_workdir):
+def test_a_lock_left_by_a_killed_run_says_unlock_is_safe(copy_workdir):
+    """kill -9 of a running Snakemake (and its job) leaves its lock; the next run's lock error comes with the
+    workflow's word that no Snakemake runs here any more, i.e. that --unlock is safe."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
     workdir = copy_workdir()
-    locks = workdir / ".snakemake" / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    (locks / "0.input.lock").write_text(str(workdir / "results/manifest/images.parquet") + "\n")
-    code, out = _run(workdir, "--configfile", "configs/smoke.yaml")
+    args = ["--configfile", "configs/smoke.yaml", _overlay(workdir, {"train": {"steps": 100000, "seed": 9}})]
+    log = workdir / "results/logs/train_ddpm/default.log"
+    log.unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2",
+                             *args], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any((workdir / ".snakemake/locks").iterdir())
+    code, out = _run(workdir, str(MODEL / "train_config.json"), *args)
     assert code != 0 and "no Snakemake process runs in" in out and "--unlock` is safe" in out
 
 

@@ -61,6 +61,7 @@ def test_saved_model_reloads_by_path_with_identical_outputs(tmp_path):
     model.save_pretrained(tmp_path / "unet")
     model.save_pretrained(tmp_path / "unet_ema")
     build_scheduler().save_pretrained(tmp_path / "scheduler")
+    (tmp_path / "train_config.json").write_text("{}\n")
     assert (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").is_file()
     loaded, scheduler = load_model_dir(tmp_path, ema=True, device="cpu")
     assert isinstance(loaded, WordConditionedUNet) and isinstance(scheduler, DDPMScheduler)
@@ -72,6 +73,9 @@ def test_saved_model_reloads_by_path_with_identical_outputs(tmp_path):
 
 
 def test_missing_model_dir_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no train_config.json"):
+        load_model_dir(tmp_path)
+    (tmp_path / "train_config.json").write_text("{}\n")
     with pytest.raises(DataError, match="unet_ema"):
         load_model_dir(tmp_path)
 

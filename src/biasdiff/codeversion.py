@@ -16,6 +16,7 @@ rule once -- the conservative direction.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 from typing import Iterable
@@ -27,7 +28,11 @@ RESOURCES = "resources"
 
 def module_file(name: str, package_dir: Path | None = None) -> Path | None:
     """The source file of dotted module `name` (biasdiff.x.y -> x/y.py or x/y/__init__.py), None if none exists."""
-    root = package_dir or PACKAGE_DIR
+    return _module_file(name, package_dir or PACKAGE_DIR)
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(name: str, root: Path) -> Path | None:
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -42,6 +47,23 @@ def module_file(name: str, package_dir: Path | None = None) -> Path | None:
 def _is_package(name: str, package_dir: Path) -> bool:
     file = module_file(name, package_dir)
     return file is not None and file.name == "__init__.py"
+
+
+_PARSED: dict[tuple, tuple[ast.AST, str]] = {}
+
+
+def _parse(file: Path) -> tuple[ast.AST, str]:
+    """(syntax tree, digest of the tree without docstrings) of a source file, cached per content (parsing, not
+    reading, is the cost): the workflow hashes ~15 scripts whose closures share most modules."""
+    raw = file.read_bytes()
+    key = (str(file), hashlib.sha256(raw).digest())
+    if key not in _PARSED:
+        source = raw.decode()
+        tree = ast.parse(source, filename=str(file))
+        stripped = _strip_docstrings(ast.parse(source, filename=str(file)))
+        digest = hashlib.sha256(ast.dump(stripped, include_attributes=False).encode()).hexdigest()
+        _PARSED[key] = (tree, digest)
+    return _PARSED[key]
 
 
 def imported_names(tree: ast.AST, module: str | None, package_dir: Path) -> set[str]:
@@ -85,6 +107,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+_IMPORTS: dict[tuple, set[str]] = {}
+
+
+def _imports_of(file: Path, module: str | None, root: Path) -> set[str]:
+    tree, digest = _parse(file)
+    key = (digest, module, str(root))
+    if key not in _IMPORTS:
+        _IMPORTS[key] = imported_names(tree, module, root)
+    return _IMPORTS[key]
+
+
 def module_closure(entries: Iterable[str], package_dir: Path | None = None) -> list[str]:
     """Sorted dotted names of `entries` (biasdiff modules) and every biasdiff module they import, transitively."""
     root = package_dir or PACKAGE_DIR
@@ -95,25 +128,21 @@ def module_closure(entries: Iterable[str], package_dir: Path | None = None) -> l
         if name in seen:
             continue
         seen.add(name)
-        tree = ast.parse(module_file(name, root).read_text(), filename=str(module_file(name, root)))
-        todo.extend(imported_names(tree, name, root) - seen)
+        todo.extend(_imports_of(module_file(name, root), name, root) - seen)
     return sorted(seen)
 
 
 def script_modules(script: str | Path, package_dir: Path | None = None) -> list[str]:
     """The biasdiff modules a script runs: the closure of its own imports."""
     root = package_dir or PACKAGE_DIR
-    tree = ast.parse(Path(script).read_text(), filename=str(script))
-    return module_closure(imported_names(tree, None, root), root)
+    return module_closure(_imports_of(Path(script), None, root), root)
 
 
 def _hash_modules(names: Iterable[str], root: Path) -> str:
     digest = hashlib.sha256()
     packages = set()
     for name in sorted(names):
-        file = module_file(name, root)
-        tree = _strip_docstrings(ast.parse(file.read_text(), filename=str(file)))
-        digest.update(name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+        digest.update(name.encode() + b"\0" + _parse(module_file(name, root))[1].encode() + b"\0")
         if len(name.split(".")) > 1:
             packages.add(name.split(".")[1])
     for package in sorted(packages):

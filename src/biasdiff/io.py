@@ -12,10 +12,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # numpy and pandas are imported where they are used: the workflow imports this module at DAG time
+    import numpy as np
+    import pandas as pd
 
 
 def current_umask() -> int:
@@ -99,6 +100,8 @@ def parquet_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 def save_npy(array: np.ndarray, path: str | os.PathLike) -> None:
     """Save an array in .npy format atomically (readable with `np.load(path, mmap_mode="r")`)."""
+    import numpy as np
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)

