@@ -352,6 +352,7 @@ def audit_params():
     return {
         "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
         "batch_size": config["audit"]["batch_size"],
+        "calibration": config["audit"]["calibration"],
     }
 
 

@@ -298,6 +298,42 @@ def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path
     assert "| nurse | 10 | 1.000 |" in md and "(3 members), held-out accuracy: gender" in md
     assert "Samples: ddim-50, guidance scale 3, EMA weights." in md and (table["steps"] == 50).all()
     assert len(audit) == 3
+    # "null" was drawn as women only (P = 1.0, not 0.5 ± 0.1): the model is marked uncalibrated everywhere
+    assert md.startswith("## Sample audit (uncalibrated model)") and "**UNCALIBRATED**" in md and "null 1.000" in md
+    assert not table["calibrated"].any()
+    assert "calibrated" in pd.read_csv(outs["out_csv"]).columns
+
+
+def _calibration_rows(woman, man, null, disputed=0.02):
+    return pd.DataFrame({"word": ["man", "woman", "nurse", "null"], "frac_female": [man, woman, 0.6, null],
+                         "frac_disputed": [disputed, 0.0, 0.0, 0.0]})
+
+
+@pytest.mark.parametrize("woman,man,null,disputed,failed", [
+    (0.95, 0.01, 0.50, 0.02, []),
+    (0.90, 0.05, 0.40, 0.10, []),  # every floor met exactly
+    (0.65, 0.005, 0.27, 0.33, ["woman", "null", "disputed"]),  # the default model of issue 13
+    (0.95, 0.06, 0.61, 0.02, ["man", "null"]),
+])
+def test_calibration_marks_a_model_that_cannot_draw_what_it_is_told(woman, man, null, disputed, failed):
+    from biasdiff.audit.sample_audit import calibration
+
+    status = calibration(_calibration_rows(woman, man, null, disputed))
+    assert status["calibrated"] == (not failed)
+    assert len(status["failures"]) == len(failed)
+    for key, failure in zip(failed, status["failures"]):
+        assert key in failure
+    assert status["line"].startswith(f"Model calibration: woman {woman:.3f}")
+    assert ("UNCALIBRATED" in status["line"]) == bool(failed)
+
+
+def test_calibration_floors_come_from_config_and_missing_words_are_skipped():
+    from biasdiff.audit.sample_audit import calibration
+
+    rows = _calibration_rows(0.8, 0.0, 0.5)
+    assert not calibration(rows)["calibrated"]
+    assert calibration(rows, {"female_min": 0.75})["calibrated"]
+    assert calibration(rows[rows["word"] != "woman"])["calibrated"]
 
 
 def test_run_sample_audit_refuses_below_floor_and_writes_nothing(classifier, tmp_path):

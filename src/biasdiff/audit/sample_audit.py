@@ -32,7 +32,7 @@ SAMPLE_AUDIT_COLUMNS = [
     "gap", "kl_uniform", "embedding_projection", "classifier_gender_accuracy", "classifier_occupation_accuracy",
     "classifier_members", "members_frac_female_min", "members_frac_female_max", "frac_disputed",
 ]
-HEADLINE_COLUMNS = ["word", "n", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "gap",
+HEADLINE_COLUMNS = ["word", "calibrated", "n", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "gap",
                     "embedding_projection", "members_frac_female_min", "members_frac_female_max", "frac_disputed"]
 EMBEDDING_SPACES = ("transformed", "projected")  # the space the model was conditioned on, in order of preference
 
@@ -130,6 +130,54 @@ def audit_images(
     return df[SAMPLE_AUDIT_COLUMNS + extra]
 
 
+CALIBRATION_DEFAULTS = {"female_word": "woman", "male_word": "man", "null_word": "null", "female_min": 0.9,
+                        "male_max": 0.05, "null_center": 0.5, "null_tolerance": 0.1, "disputed_max": 0.1}
+
+
+def calibration(audit: pd.DataFrame, floors: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Does the model draw what it is told? Checks the calibration rows of an audit table against `floors`
+    (CALIBRATION_DEFAULTS, overridden by the `audit.calibration` config): P(female | woman) >= female_min,
+    P(female | man) <= male_max, P(female | null) within null_center ± null_tolerance (balanced training data),
+    and every word's disputed share <= disputed_max. A word absent from the table skips its floor.
+
+    Returns {"calibrated": bool, "failures": [one phrase per missed floor], "line": one markdown sentence}.
+    """
+    f = {**CALIBRATION_DEFAULTS, **(floors or {})}
+    by_word = audit.set_index("word")
+    failures, parts = [], []
+
+    def share(word):
+        return float(by_word.loc[word, "frac_female"]) if word in by_word.index else None
+
+    woman, man, null = share(f["female_word"]), share(f["male_word"]), share(f["null_word"])
+    if woman is not None:
+        parts.append(f"{f['female_word']} {woman:.3f} (floor ≥ {f['female_min']:g})")
+        if woman < f["female_min"]:
+            failures.append(f"P(female | {f['female_word']}) = {woman:.3f} < {f['female_min']:g}")
+    if man is not None:
+        parts.append(f"{f['male_word']} {man:.3f} (≤ {f['male_max']:g})")
+        if man > f["male_max"]:
+            failures.append(f"P(female | {f['male_word']}) = {man:.3f} > {f['male_max']:g}")
+    if null is not None:
+        parts.append(f"{f['null_word']} {null:.3f} ({f['null_center']:g} ± {f['null_tolerance']:g})")
+        if abs(null - f["null_center"]) > f["null_tolerance"] + 1e-12:
+            failures.append(f"P(female | {f['null_word']}) = {null:.3f} outside {f['null_center']:g} ± "
+                            f"{f['null_tolerance']:g}")
+    if "frac_disputed" in by_word.columns and len(by_word):
+        worst = by_word["frac_disputed"].astype(float).idxmax()
+        top = float(by_word.loc[worst, "frac_disputed"])
+        parts.append(f"most disputed {worst} {top:.3f} (≤ {f['disputed_max']:g})")
+        if top > f["disputed_max"]:
+            over = [w for w, d in by_word["frac_disputed"].items() if float(d) > f["disputed_max"]]
+            failures.append(f"disputed share > {f['disputed_max']:g} for {', '.join(map(str, over))}")
+    calibrated = not failures
+    verdict = ("calibrated: the model draws what it is told" if calibrated else
+               "**UNCALIBRATED** (" + "; ".join(failures) + "): read no neutral word's P(female) as the embedding's "
+               "effect from this model")
+    line = f"Model calibration: {', '.join(parts)} -> {verdict}." if parts else "Model calibration: no calibration rows."
+    return {"calibrated": calibrated, "failures": failures, "line": line}
+
+
 SAMPLING_COLUMNS = ["sampler", "steps", "guidance_scale", "use_ema"]
 
 
@@ -147,11 +195,16 @@ def sampling_settings(samples: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=["word", *SAMPLING_COLUMNS])
 
 
-def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit") -> str:
-    """A markdown table per word (P(female) with CI, training fraction, p-value, gap, embedding projection, the
-    members' range and disputed share), with the classifier's held-out accuracy beside it."""
+def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit",
+                      floors: Mapping[str, Any] | None = None) -> str:
+    """The model's calibration first (`calibration`), then a markdown table per word (P(female) with CI, training
+    fraction, p-value, gap, embedding projection, the members' range and disputed share), with the classifier's
+    held-out accuracy beside it."""
+    status = calibration(audit, floors)
     lines = [
-        f"## {title}",
+        f"## {title}{'' if status['calibrated'] else ' (uncalibrated model)'}",
+        "",
+        status["line"],
         "",
         f"Attribute classifier ({metrics.get('members', 1)} members), held-out accuracy: gender "
         f"{metrics['gender']['test_accuracy']:.3f}, occupation {metrics['occupation']['test_accuracy']:.3f} "
@@ -216,6 +269,10 @@ def run_sample_audit(
         images[word] = np.load(path)
     audit = audit_images(images, classifier, training, projections, metrics, int(settings["batch_size"]))
     audit = audit.merge(sampling_settings(samples), on="word", how="left")
+    floors = settings.get("calibration") or {}
+    status = calibration(audit, floors)
+    audit["calibrated"] = status["calibrated"]
+    log.info("%s", status["line"].replace("**", ""))
 
     bars, scatter = bias_bars(audit), bias_scatter(audit)
     try:
@@ -223,7 +280,7 @@ def run_sample_audit(
         with atomic_path(out_csv) as tmp:
             audit[HEADLINE_COLUMNS].to_csv(tmp, index=False, float_format="%.4f")
         with atomic_path(out_markdown) as tmp:
-            tmp.write_text(headline_markdown(audit, metrics))
+            tmp.write_text(headline_markdown(audit, metrics, floors=floors))
         save_figure(bars, out_bars)
         save_figure(scatter, out_scatter)
     except BaseException:
