@@ -50,6 +50,11 @@ def digests(workdir: Path) -> dict[str, str]:
 
 def shown(output: str) -> str:
     """The line a user reads first: our one-line error, else Snakemake's, else the last line."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines[:-1]):  # Snakemake: "ConfigError in file .../common.smk, line 16:" + message
+        m = re.match(r"(\w+Error) in file .*, line \d+:$", line.strip())
+        if m and lines[i + 1].strip():
+            return f"{m.group(1)}: {lines[i + 1].strip()}"[:160]
     for pattern in (r"(ConfigError|DataError|TrainingError)[:(].*", r"biasdiff: .*", ERROR.pattern):
         m = re.search(pattern, output)
         if m:
@@ -162,11 +167,18 @@ def case_sigint(w: Path, before: dict) -> tuple[int, str, str]:
 
 
 def case_stale_lock(w: Path, before: dict) -> tuple[int, str, str]:
-    locks = w / ".snakemake/locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    (locks / "0.input.lock").write_text("results/manifest/images.parquet\n")
-    code, out, _ = snakemake(w, "--cores", "2", *SMOKE)
-    return code, shown(out), kept(w, before)
+    args = overlay(w, {"train": {"steps": 100000, "seed": 9}})
+    log = w / "results/logs/train_ddpm/default.log"
+    log.unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2",
+                             *args], cwd=w, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    while not (log.is_file() and "training default" in log.read_text()):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job die without cleaning up: the lock stays
+    proc.wait()
+    code, out, _ = snakemake(w, "--cores", "2", str(MODEL / "train_config.json"), *args)
+    return code, shown(out), kept(w, before, *[k for k in before if k.startswith(str(MODEL))])
 
 
 def kept(workdir: Path, before: dict, *faulted: str) -> str:
@@ -189,7 +201,7 @@ CASES = {
     "YAML syntax error in an overlay": case_yaml_overlay,
     "unet_ema weights truncated to 2 KB": case_truncated_weights,
     "kill -INT to Snakemake during training": case_sigint,
-    "lock left by a killed run": case_stale_lock,
+    "kill -9 of Snakemake and its training job, then rerun": case_stale_lock,
 }
 
 
