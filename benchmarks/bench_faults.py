@@ -152,14 +152,20 @@ def case_sigint(w: Path, before: dict) -> tuple[int, str, str]:
     log.unlink()
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2",
                              *args], cwd=w, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    while not (log.is_file() and "training default" in log.read_text()):
-        time.sleep(0.5)
-    time.sleep(3)
-    tic = time.perf_counter()
-    proc.send_signal(signal.SIGINT)
-    code = proc.wait(timeout=120)
-    stopped = time.perf_counter() - tic
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while not (log.is_file() and "training default" in log.read_text()):
+            time.sleep(0.5)
+        time.sleep(3)
+        tic = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+        stopped = time.perf_counter() - tic
+    finally:  # never leave a 100000-step training behind
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     line = next((ln for ln in log.read_text().splitlines() if "stopped by" in ln), "no stop line")
     ckpts = sorted(p.name for p in (w / "results/checkpoints/default").glob("step-*.pt"))
     return code, f"stopped {stopped:.1f} s after SIGINT: {line.split(': ', 1)[-1][:100]}", \

@@ -120,6 +120,21 @@ def write_fairface_official(root: str | Path, splits: dict[str, Sequence[dict]])
     return root
 
 
+def fairface_hf_schema():
+    """The Arrow schema of HuggingFaceM4/FairFace's Parquet shards: image {bytes, path}, class indices, service_test."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("age", pa.int64()),
+            ("gender", pa.int64()),
+            ("race", pa.int64()),
+            ("service_test", pa.bool_()),
+        ]
+    )
+
+
 def write_fairface_hf(
     root: str | Path, splits: dict[str, Sequence[dict]], padding: str = "0.25", n_files: int = 2
 ) -> Path:
@@ -131,15 +146,7 @@ def write_fairface_hf(
 
     from biasdiff.fairface.labels import HF_ORDER
 
-    schema = pa.schema(
-        [
-            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-            ("age", pa.int64()),
-            ("gender", pa.int64()),
-            ("race", pa.int64()),
-            ("service_test", pa.bool_()),
-        ]
-    )
+    schema = fairface_hf_schema()
     base = Path(root) / padding
     base.mkdir(parents=True, exist_ok=True)
     for split, rows in splits.items():

@@ -17,6 +17,7 @@ from biasdiff.fairface.labels import CLASSIFIER_ORDER, HF_ORDER, RACES, names_fr
 from biasdiff.fairface.load import load_fairface
 from biasdiff.fairface.sample import stratified_sample
 from biasdiff.manifest import write_manifest
+from paper_standins import fairface_hf_schema
 
 
 def _png(colour, size=8) -> bytes:
@@ -48,15 +49,7 @@ def _write_hf(root, padding="0.25", split="validation", n_files=2):
          "service_test": bool(i % 2)}
         for i in range(7)
     ]
-    schema = pa.schema(
-        [
-            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-            ("age", pa.int64()),
-            ("gender", pa.int64()),
-            ("race", pa.int64()),
-            ("service_test", pa.bool_()),
-        ]
-    )
+    schema = fairface_hf_schema()
     chunks = np.array_split(np.arange(7), n_files)
     for k, chunk in enumerate(chunks):
         table = pa.Table.from_pylist([records[i] for i in chunk], schema=schema)

@@ -34,6 +34,17 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _kill_session(proc) -> None:
+    """SIGKILL a process started with start_new_session=True and everything in its session (its jobs)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def test_changed_synthesis_retrains_from_the_new_pixels(copy_workdir):
     workdir = copy_workdir()
     weights = workdir / MODEL / "unet" / "diffusion_pytorch_model.safetensors"
@@ -115,20 +126,24 @@ def test_interrupting_snakemake_alone_stops_training_with_a_checkpoint(copy_work
     overlay = _overlay(workdir, {"train": {"steps": 100000, "checkpoint_every": 100000, "seed": 5}})
     log = workdir / "results/logs/train_ddpm/default.log"
     log.unlink()
+    # Its own session, so that whatever happens the test can end Snakemake *and* its job (an orphaned 100000-step
+    # training would eat the machine); SIGINT itself goes to the Snakemake process alone.
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2", "--configfile",
          "configs/smoke.yaml", overlay], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
-        time.sleep(0.5)
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("Snakemake did not stop within 60 s of SIGINT")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
+            time.sleep(0.5)
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("Snakemake did not stop within 60 s of SIGINT")
+    finally:
+        _kill_session(proc)
     assert proc.returncode != 0
     assert "stopped by SIGTERM" in log.read_text()
     assert list((workdir / "results/checkpoints/default").glob("step-*.pt")), out[-2000:]
@@ -149,11 +164,12 @@ def test_a_lock_left_by_a_killed_run_says_unlock_is_safe(copy_workdir):
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", str(MODEL / "train_config.json"), "--cores", "2",
                              *args], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (log.is_file() and "training default" in log.read_text()):
+            time.sleep(0.5)
+    finally:
+        _kill_session(proc)  # kill -9 of Snakemake and its job: the lock stays behind
     assert any((workdir / ".snakemake/locks").iterdir())
     code, out = _run(workdir, str(MODEL / "train_config.json"), *args)
     assert code != 0 and "no Snakemake process runs in" in out and "--unlock` is safe" in out
