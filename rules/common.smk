@@ -55,7 +55,8 @@ def trained_model_input(model):
     """results/models/{model}/train_config.json as the input of a rule that loads the model, with the model
     directory checked once per run while the DAG is built (weights present and byte-identical to the hashes
     train_config.json records): a truncated or replaced weights file stops the run with one line instead of looking
-    current. Not checked when training reruns anyway (--forcerun train_ddpm, --forceall)."""
+    current. Not checked when training reruns anyway (--forcerun train_ddpm, --forceall).
+    """
     path = results(f"models/{model}/train_config.json")
     settings = workflow.dag_settings
     if model not in _MODELS_CHECKED and settings is not None and Path(path).is_file():
