@@ -26,21 +26,21 @@ def current_umask() -> int:
     return mask
 
 
-def share_with_group(path: str | os.PathLike, directory: bool = False) -> None:
-    """Give `path` the mode a plain `open()`/`mkdir()` would have under the current umask.
+def share_with_group(path: str | os.PathLike, directory: bool = False, umask: int | None = None) -> None:
+    """Give `path` the mode a plain `open()`/`mkdir()` would have under the (current) umask.
 
     Temporary files and directories (mkstemp/mkdtemp) are created 0600/0700; without this every artifact of a shared
     cluster project directory would be unreadable to the rest of the group.
     """
-    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+    os.chmod(path, (0o777 if directory else 0o666) & ~(current_umask() if umask is None else umask))
 
 
 def share_tree(root: str | os.PathLike) -> None:
     """`share_with_group` for a directory and everything in it (libraries such as safetensors write 0600 files)."""
-    root = Path(root)
-    share_with_group(root, directory=True)
+    root, umask = Path(root), current_umask()
+    share_with_group(root, directory=True, umask=umask)
     for path in root.rglob("*"):
-        share_with_group(path, directory=path.is_dir())
+        share_with_group(path, directory=path.is_dir(), umask=umask)
 
 
 @contextlib.contextmanager

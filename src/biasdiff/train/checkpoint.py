@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import torch
 
-from biasdiff.io import atomic_path
+from biasdiff.io import atomic_path, file_sha256
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^step-(\d{7})(?:-([0-9a-f]+))?\.pt$")
@@ -31,10 +31,7 @@ def config_hash(config: Mapping[str, Any], *files: str | Path) -> str:
     """SHA-256 (16 hex) of the JSON-serialised config plus the bytes of the given input files."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     for path in files:
-        digest.update(b"\0")
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(b"\0" + file_sha256(path).encode())
     return digest.hexdigest()[:16]
 
 

@@ -339,7 +339,6 @@ def train_ddpm(
             if stop.signum is not None:
                 if done % cfg["checkpoint_every"] != 0 and done != n_steps:
                     checkpoint(done)
-                stop.restore()
                 name = signal.Signals(stop.signum).name
                 raise TrainingError(f"training stopped by {name} after step {done} of {n_steps}; checkpoint saved in "
                                     f"{checkpoint_dir}, rerun the same command to resume from it")
