@@ -48,6 +48,123 @@ def test_paper_preset_fails_only_on_the_data_it_needs_from_this_machine(tmp_path
     assert cfg["train"]["steps"] is None and cfg["train"]["epochs"] == 81 and set(cfg["prompts"]) == SIX
 
 
+PRESETS = ("configs/smoke.yaml", "configs/paper.yaml", "configs/control_imbalanced.yaml")
+
+
+@pytest.fixture
+def paper_data(tmp_path, monkeypatch):
+    """A working directory holding the (empty) data directories configs/paper.yaml names, so that it loads."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "fairface").mkdir(parents=True)
+    (tmp_path / "data" / "stable-bias-professions-v2").mkdir()
+
+
+def test_smoke_preset_merges_to_its_known_settings(default_raw):
+    """configs/smoke.yaml is an overlay: merged over config.yaml it gives the tiny run (values as the preset has
+    always set them) and inherits the rest, prompt texts included, from config.yaml."""
+    cfg = load_config(ROOT / "config.yaml", ROOT / "configs/smoke.yaml")
+    assert cfg["image_size"] == 16 and cfg["synthesis"]["store_size"] == 32
+    assert list(cfg["prompts"]) == list(default_raw["prompts"])  # same six, in config.yaml's order
+    for name, spec in cfg["prompts"].items():
+        assert (spec["count"], spec["shard_size"]) == (24, 12)
+        assert spec["text"] == default_raw["prompts"][name]["text"]
+        assert spec["words"] == default_raw["prompts"][name]["words"]
+    train = cfg["train"]
+    assert train["steps"] == 4 and train["batch_size"] == 16 and train["unet"]["block_out_channels"] == [8, 16]
+    assert train["device"] == "cpu" and train["threads"] == 1 and train["wandb"]["mode"] == "disabled"
+    assert train["optimizer"]["lr"] == 0.0005 and train["unet"]["cond_scale"] == 11.3137  # config.yaml's
+    assert (cfg["sample"]["n"], cfg["sample"]["steps"], cfg["sample"]["sampler"]) == (8, 4, "ddim")
+    assert cfg["audit"]["gender_accuracy_floor"] == 0.0 and cfg["audit"]["classifier"]["members"] == 2
+    assert cfg["fairface"]["fixture_max_per_split"] == 8 and cfg["fairface"]["timesteps"] == [100, 500]
+    assert cfg["stablebias"]["text_encoder"]["model"] is None and cfg["stablebias"]["published"] == ["sd15_baseline"]
+    assert cfg["scoredecomp"]["variants"] == ["simplex", "cosine"] and cfg["scoredecomp"]["elbo"]["budgets"] == [2]
+    assert cfg["embedding"]["source"]["kind"] == "glove-wheel" and cfg["embedding"]["reference_words"] == 200
+
+
+def test_paper_preset_merges_to_its_known_settings(default_raw, paper_data):
+    cfg = load_config(ROOT / "config.yaml", ROOT / "configs/paper.yaml")
+    assert cfg["image_size"] == 64 and list(cfg["prompts"]) == list(default_raw["prompts"])
+    for name, spec in cfg["prompts"].items():
+        assert (spec["count"], spec["shard_size"]) == (6000, 500)
+        assert spec["text"] == default_raw["prompts"][name]["text"]
+    synth = cfg["synthesis"]
+    assert synth["backend"] == "diffusers" and synth["diffusers"]["model"] == "stabilityai/stable-diffusion-2-1"
+    assert (synth["diffusers"]["scheduler"], synth["diffusers"]["steps"], synth["diffusers"]["guidance_scale"]) == (
+        "DPMSolverSDEScheduler", 20, 7.5)
+    source = cfg["embedding"]["source"]
+    assert (source["kind"], source["name"]) == ("gensim-data", "word2vec-google-news-300")
+    train = cfg["train"]
+    assert train["steps"] is None and train["epochs"] == 81 and train["batch_size"] == 50
+    assert train["unet"]["block_out_channels"] == [64, 128, 256, 256] and train["unet"]["cond_scale"] == 1.0
+    assert (train["optimizer"]["lr"], train["optimizer"]["eps"]) == (0.0001, 0.00001)  # eps: config.yaml's
+    assert train["ema"]["warmup"] is False and train["ema"]["start_step"] == 2000 and train["ema"]["decay"] == 0.995
+    assert (cfg["sample"]["sampler"], cfg["sample"]["n"], cfg["sample"]["guidance_scale"]) == ("ddpm", 1000, 3.0)
+    assert cfg["fairface"]["score_model"]["kind"] == "diffusers" and len(cfg["fairface"]["prompts"]["race"]) == 7
+    assert cfg["stablebias"]["text_encoder"]["pooling"] == "flatten"
+    assert cfg["stablebias"]["dataset"]["max_per_profession"] == 50
+    assert cfg["scoredecomp"]["elbo"]["budgets"] == [1, 5, 25, 100, 500] and cfg["scoredecomp"]["n_images"] is None
+
+
+def _resolve(node: dict, root: dict) -> tuple[dict, dict]:
+    """Follow `$ref`s (another schema file, or #/... inside the current one) to the schema they name."""
+    from biasdiff.config import SCHEMA_DIR
+
+    while "$ref" in node:
+        ref = node["$ref"]
+        if ref.startswith("#/"):
+            node = root
+            for part in ref[2:].split("/"):
+                node = node[part]
+        else:
+            root = node = yaml.safe_load((SCHEMA_DIR / ref).read_text())
+    return node, root
+
+
+def _keys_outside_schema(overlay: dict, node: dict, root: dict, path: tuple = ()) -> list[str]:
+    node, root = _resolve(node, root)
+    unknown = []
+    for key, value in overlay.items():
+        if key in node.get("properties", {}):
+            sub = node["properties"][key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            sub = node["additionalProperties"]
+        else:
+            unknown.append(".".join(path + (key,)))
+            continue
+        if isinstance(value, dict):
+            unknown += _keys_outside_schema(value, sub, root, path + (key,))
+    return unknown
+
+
+def _same_as_base(overlay: dict, base, path: tuple = ()) -> list[str]:
+    """Key paths whose value in the overlay is exactly config.yaml's (type included: 0 is not 0.0)."""
+    same = []
+    for key, value in overlay.items():
+        if not isinstance(base, dict) or key not in base:
+            continue
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            same += _same_as_base(value, base[key], path + (key,))
+        elif value == base[key] and type(value) is type(base[key]):
+            same.append(".".join(path + (key,)))
+    return same
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_are_overlays_of_config_yaml(default_raw, preset):
+    """Each preset holds only what differs from config.yaml: keys the schema knows, prompts config.yaml defines,
+    values config.yaml does not already have, and no prompt texts (those are written once, in config.yaml)."""
+    from biasdiff.config import load_schema
+
+    text = (ROOT / preset).read_text()
+    overlay = yaml.safe_load(text)
+    schema = load_schema()
+    assert _keys_outside_schema(overlay, schema, schema) == []
+    assert set(overlay.get("prompts", {})) <= set(default_raw["prompts"])
+    assert all("text" not in spec for spec in overlay.get("prompts", {}).values())
+    assert "text:" not in text
+    assert _same_as_base(overlay, default_raw) == []
+
+
 def test_steps_and_epochs_both_set_fail_before_any_job(default_raw):
     msg = _bad(default_raw, lambda c: c["train"].update(steps=800, epochs=81))
     assert "train.steps / train.epochs" in msg and "steps: null" in msg

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from workflow_run import preset_config
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
@@ -30,7 +32,7 @@ def _snakemake(workdir: Path, config: dict, *args: str) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("embed_wf")
-    config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    config = preset_config(ROOT)  # config.yaml + configs/smoke.yaml, as the workflow merges them
     _snakemake(workdir, config, "embed_words")
     return workdir, config
 

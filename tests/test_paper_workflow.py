@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 import paper_standins as standins
-from workflow_run import ROOT, copy_repo, snakemake
+from workflow_run import ROOT, copy_repo, preset_config, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ PROMPT_COUNT = 4
 def paths(tmp_path_factory) -> dict[str, Path]:
     """Every stand-in, built once: the SD 2.1 pipeline, word2vec file, FairFace in both layouts, StableBias, CLIP."""
     base = tmp_path_factory.mktemp("paper_standins")
-    prompts = yaml.safe_load((ROOT / "configs/paper.yaml").read_text())["prompts"]
+    prompts = preset_config(ROOT, "configs/paper.yaml")["prompts"]  # words: config.yaml's (paper.yaml is an overlay)
     fairface = {"train": standins.fairface_rows(14, "train"), "val": standins.fairface_rows(6, "val", seed=1)}
     return {
         "sd21": standins.build_sd21_pipeline(base / "stable-diffusion-2-1"),

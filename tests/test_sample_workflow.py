@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_run import planned_jobs
+from workflow_run import planned_jobs, preset_config
 
 pytestmark = pytest.mark.workflow
 
@@ -20,18 +20,22 @@ AUDIT = "results/audit/sample_bias.parquet"
 def _words(workdir):
     from biasdiff.sample.words import sample_words
 
-    return sample_words(yaml.safe_load((workdir / "configs/smoke.yaml").read_text())["prompts"])
+    return sample_words(preset_config(workdir)["prompts"])
 
 
 def _edit_section(workdir, section: str, key: str, old: str, new: str) -> None:
-    """Replace `key: old` by `key: new` inside the top-level `section:` block of the copy's smoke config."""
+    """Replace `key: old` by `key: new` inside the top-level `section:` block of the copy's smoke config; a key the
+    overlay leaves to config.yaml (whose value there must be `old`) is added at the top of the block instead."""
     path = workdir / "configs/smoke.yaml"
     text = path.read_text()
     start = text.index(f"\n{section}:\n")
     end_match = re.compile(r"\n[a-z_]+:", re.M).search(text, start + len(section) + 3)
     end = end_match.start() if end_match else len(text)
     block = text[start:end]
-    assert f"{key}: {old}" in block, block
+    if f"{key}: {old}" not in block:
+        assert f"{key}:" not in block, block
+        assert preset_config(workdir)[section][key] == yaml.safe_load(old), (section, key)
+        block = block.replace(f"\n{section}:\n", f"\n{section}:\n  {key}: {old}\n", 1)
     path.write_text(text[:start] + block.replace(f"{key}: {old}", f"{key}: {new}", 1) + text[end:])
 
 

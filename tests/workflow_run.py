@@ -28,6 +28,14 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def preset_config(workdir: Path, preset: str = "configs/smoke.yaml") -> dict:
+    """The config a run on `preset` sees: `workdir`'s config.yaml with the preset merged over it as Snakemake merges
+    --configfile (presets are overlays holding only what differs from config.yaml). Not validated, no defaults."""
+    from biasdiff.config import merge_config, read_yaml
+
+    return merge_config(read_yaml(Path(workdir) / "config.yaml"), read_yaml(Path(workdir) / preset))
+
+
 def snakemake(workdir: Path, *args: str, timeout: float = 600, smoke: bool = True, env=None) -> subprocess.CompletedProcess:
     """Run Snakemake in `workdir` (on configs/smoke.yaml unless smoke=False); never raises on failure."""
     cmd = [*SNAKEMAKE, *args, *(SMOKE if smoke else ())]
