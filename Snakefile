@@ -1,5 +1,5 @@
 # bias-begets-bias: balanced synthetic people -> word-embedding conditioning -> DDPM -> per-word samples -> audits.
-# This file is a table of contents; helpers live in rules/common.smk, one .smk per stage.
+# This file is a table of contents; helpers live in rules/common.smk and rules/helpers_*.smk, one .smk per stage.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -15,6 +15,9 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/helpers_data.smk"
+include: "rules/helpers_model.smk"
+include: "rules/helpers_audits.smk"
 include: "rules/synthesize.smk"
 include: "rules/manifest.smk"
 include: "rules/embed.smk"

@@ -42,8 +42,8 @@ def rule_wall_time() -> tuple[float, float, dict]:
 def library_steps() -> dict:
     times = {}
     start = time.perf_counter()
-    from biasdiff.embed import compute_embeddings, embed_words  # noqa: F401
-    from biasdiff.embed.sources import load_source
+    from biasdiff.embed.stage import compute_embeddings, run_embed  # noqa: F401
+    from biasdiff.vectors.sources import load_source
 
     times["import biasdiff.embed (gensim, pandas)"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -56,8 +56,8 @@ def library_steps() -> dict:
 
 
 def order_stability(n_seeds: int) -> tuple[int, list]:
-    from biasdiff.embed import compute_embeddings
-    from biasdiff.embed.sources import load_source
+    from biasdiff.embed.stage import compute_embeddings
+    from biasdiff.vectors.sources import load_source
 
     kv, label = load_source({"kind": "glove-wheel"})
     held, rows = 0, []

@@ -31,10 +31,10 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 from biasdiff.audit.classifier import AttributeClassifier  # noqa: E402
-from biasdiff.audit.stats import wilson_interval  # noqa: E402
-from biasdiff.sample.samplers import sample_images  # noqa: E402
+from biasdiff.stats import wilson_interval  # noqa: E402
+from biasdiff.model.sampling import sample_images  # noqa: E402
 from biasdiff.sample.stage import condition_vector, image_seeds  # noqa: E402
-from biasdiff.train.model import build_scheduler, build_unet, load_model_dir  # noqa: E402
+from biasdiff.model.unet import build_scheduler, build_unet, load_model_dir  # noqa: E402
 
 
 def load(args):
@@ -76,7 +76,7 @@ def main() -> None:
     print(f"# {what}; torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f}")
 
     if args.conditioning:
-        from biasdiff.embed import load_conditioning
+        from biasdiff.artifacts.conditioning import load_conditioning
 
         table = load_conditioning(args.conditioning)
     else:

@@ -17,13 +17,12 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from biasdiff.audit.stats import wilson_interval
-from biasdiff.embed import load_conditioning
-from biasdiff.scoredecomp import WordDDPMScore, elbo_classify, score_decomp
+from biasdiff.stats import wilson_interval
+from biasdiff.artifacts.conditioning import load_conditioning
+from biasdiff.scores import WordDDPMScore, elbo_classify, score_decomp
 from biasdiff.scoredecomp.stage import held_out_images
 
 

@@ -45,22 +45,24 @@ def bench_loading(n: int) -> tuple[float, float]:
     """Images/s: decoding the PNGs from shard Parquet files vs reading the packed array (memory-mapped, copied to RAM)."""
     import pandas as pd
 
-    from biasdiff.manifest import build_manifest, load_images
+    from biasdiff.artifacts.manifest import load_images
+    from biasdiff.manifest.build import run_manifest
     from biasdiff.manifest.build import decode_png
-    from biasdiff.synth.stage import synthesize_shard
+    from biasdiff.synth.stage import run_synthesis
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shards = []
         for k, start in enumerate(range(0, n, 500)):
             path = root / f"shard-{k:05d}.parquet"
-            synthesize_shard(str(path), {"prompt": "woman", "text": "woman", "attributes": {"gender": "female", "occupation": "none"},
+            run_synthesis({"shard": str(path)}, {"prompt": "woman", "text": "woman", "attributes": {"gender": "female", "occupation": "none"},
                                          "start": start, "stop": min(start + 500, n), "seed": 0, "backend": "procedural",
                                          "store_size": 32, "settings": {}})
             shards.append(str(path))
         params = {"image_size": 32, "prompts": {"woman": {"words": ["woman"], "attributes": {}}},
                   "manifest": {"val_fraction": 0.1, "split_seed": 0, "contact_sheet_n": 4}}
-        build_manifest(shards, params, str(root / "m.parquet"), str(root / "m.npy"), str(root / "c.csv"), {})
+        run_manifest(shards, {"manifest": str(root / "m.parquet"), "array": str(root / "m.npy"),
+                              "counts": str(root / "c.csv")}, params)
         t0 = time.perf_counter()
         decoded = 0
         for path in shards:
@@ -85,7 +87,7 @@ def main() -> None:
     rate = bench_procedural(args.images, args.workers)
     png_rate, array_rate = bench_loading(args.images)
     print(f"load average at end: {os.getloadavg()}")
-    print(f"| measurement | value |\n|---|---|")
+    print("| measurement | value |\n|---|---|")
     print(f"| procedural synthesis, 64 px, 1 process | {rate1:,.0f} images/s |")
     print(f"| procedural synthesis, 64 px, {args.workers} processes | {rate:,.0f} images/s |")
     print(f"| decode PNGs from shards (32 px) | {png_rate:,.0f} images/s |")

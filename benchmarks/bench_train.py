@@ -32,9 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from biasdiff.train.model import build_scheduler, build_unet  # noqa: E402
+from biasdiff.model.unet import build_scheduler, build_unet  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
-from biasdiff.manifest import write_manifest  # noqa: E402
+from biasdiff.manifest.build import write_manifest  # noqa: E402
 from train_fixtures import PROMPT_WORDS, train_defaults  # noqa: E402
 
 SIZE = 32

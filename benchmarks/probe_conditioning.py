@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from biasdiff.audit.classifier import AttributeClassifier  # noqa: E402
-from biasdiff.sample.grid import save_grid  # noqa: E402
-from biasdiff.sample.samplers import sample_images  # noqa: E402
-from biasdiff.train.model import load_model_dir  # noqa: E402
+from biasdiff.grid import save_grid  # noqa: E402
+from biasdiff.model.sampling import sample_images  # noqa: E402
+from biasdiff.model.unet import load_model_dir  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
 from bench_train import default_train_cfg  # noqa: E402
 

@@ -11,7 +11,7 @@ rule sample_word:
     log:
         results("logs/sample_word/{model}/{word}.log"),
     wildcard_constraints:
-        model=sampled_model(),
+        model=trained_model(),
         word="|".join(SAMPLE_WORDS),
     priority: 2
     conda:

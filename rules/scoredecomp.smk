@@ -1,23 +1,24 @@
 # Stage 6b: score-based audits of the own DDPM (results/audit/): ScoreDecomp vs the ELBO diffusion classifier on
 # held-out labeled images, ScoreDecomp proportions of each word's samples, score-space bias per word, score
-# similarity, and the Lipschitz-in-the-condition diagnostic. Helpers: scoredecomp_* in rules/common.smk.
+# similarity, and the Lipschitz-in-the-condition diagnostic. One rule per entry of SCORE_AUDITS
+# (rules/helpers_audits.smk), from which its inputs, outputs, log, priority, resources and params are derived; the
+# rule names its script (and hashes it: code=script_code(<script>)).
 
 
 rule scoredecomp_accuracy:
     input:
-        **scoredecomp_real_inputs(),
+        **scoredecomp_inputs("accuracy"),
     output:
         **reported("scoredecomp", scoredecomp_outputs("accuracy")),
     log:
-        results("logs/scoredecomp/accuracy.log"),
+        scoredecomp_log("accuracy"),
+    priority: scoredecomp_priority("accuracy")
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
-        mem_mb=4000,
-        runtime=240,
-        gpu=scoredecomp_gpus(),
+        **scoredecomp_resources("accuracy"),
     params:
-        scoredecomp=scoredecomp_params("accuracy"),
+        **scoredecomp_params("accuracy"),
         code=script_code("scoredecomp_accuracy"),
     script:
         "../scripts/scoredecomp_accuracy.py"
@@ -25,21 +26,18 @@ rule scoredecomp_accuracy:
 
 rule scoredecomp_samples:
     input:
-        **scoredecomp_sample_inputs(),
+        **scoredecomp_inputs("samples"),
     output:
         **reported("scoredecomp", scoredecomp_outputs("samples")),
     log:
-        results("logs/scoredecomp/samples.log"),
-    priority: 1
+        scoredecomp_log("samples"),
+    priority: scoredecomp_priority("samples")
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
-        mem_mb=4000,
-        runtime=240,
-        gpu=scoredecomp_gpus(),
+        **scoredecomp_resources("samples"),
     params:
-        scoredecomp=scoredecomp_params("samples"),
-        words=SAMPLE_WORDS,
+        **scoredecomp_params("samples"),
         code=script_code("scoredecomp_samples"),
     script:
         "../scripts/scoredecomp_samples.py"
@@ -47,19 +45,18 @@ rule scoredecomp_samples:
 
 rule score_bias:
     input:
-        **scoredecomp_real_inputs(),
+        **scoredecomp_inputs("score_bias"),
     output:
         **reported("scoredecomp", scoredecomp_outputs("score_bias")),
     log:
-        results("logs/scoredecomp/score_bias.log"),
+        scoredecomp_log("score_bias"),
+    priority: scoredecomp_priority("score_bias")
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=scoredecomp_gpus(),
+        **scoredecomp_resources("score_bias"),
     params:
-        scoredecomp=scoredecomp_params("score_bias"),
+        **scoredecomp_params("score_bias"),
         code=script_code("score_bias"),
     script:
         "../scripts/score_bias.py"
@@ -67,19 +64,18 @@ rule score_bias:
 
 rule score_similarity:
     input:
-        **scoredecomp_real_inputs(),
+        **scoredecomp_inputs("similarity"),
     output:
         **reported("scoredecomp", scoredecomp_outputs("similarity")),
     log:
-        results("logs/scoredecomp/similarity.log"),
+        scoredecomp_log("similarity"),
+    priority: scoredecomp_priority("similarity")
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=scoredecomp_gpus(),
+        **scoredecomp_resources("similarity"),
     params:
-        scoredecomp=scoredecomp_params("similarity"),
+        **scoredecomp_params("similarity"),
         code=script_code("score_similarity"),
     script:
         "../scripts/score_similarity.py"
@@ -87,19 +83,18 @@ rule score_similarity:
 
 rule lipschitz_diagnostic:
     input:
-        **scoredecomp_real_inputs(),
+        **scoredecomp_inputs("lipschitz"),
     output:
         **reported("scoredecomp", scoredecomp_outputs("lipschitz")),
     log:
-        results("logs/scoredecomp/lipschitz.log"),
+        scoredecomp_log("lipschitz"),
+    priority: scoredecomp_priority("lipschitz")
     conda:
         "../envs/biasdiff-cpu.yaml"
     resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=scoredecomp_gpus(),
+        **scoredecomp_resources("lipschitz"),
     params:
-        scoredecomp=scoredecomp_params("lipschitz"),
+        **scoredecomp_params("lipschitz"),
         code=script_code("lipschitz_diagnostic"),
     script:
         "../scripts/lipschitz_diagnostic.py"

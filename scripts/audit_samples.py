@@ -2,20 +2,16 @@
 
 from pathlib import Path
 
-from biasdiff.audit.sample_audit import run_sample_audit
+from biasdiff.audit.sample_audit import run_audit
 from biasdiff.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-run_sample_audit(
+run_audit(
     samples=dict(zip(snakemake.params.words, snakemake.input.samples)),
     manifest=snakemake.input.manifest,
     classifier_dir=Path(snakemake.input.weights).parent,
     classifier_metrics=snakemake.input.metrics,
     embedding_bias=snakemake.input.embedding_bias,
-    out_table=snakemake.output.table,
-    out_csv=snakemake.output.csv,
-    out_markdown=snakemake.output.markdown,
-    out_bars=snakemake.output.bars,
-    out_scatter=snakemake.output.scatter,
+    outputs=dict(snakemake.output.items()),
     settings=dict(snakemake.params.audit),
 )

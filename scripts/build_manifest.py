@@ -1,14 +1,16 @@
-"""Snakemake adapter: aggregate the shards into the manifest, the packed array, counts and contact sheets."""
+"""Snakemake adapter: aggregate every shard into the manifest, the packed array, the counts and contact sheets."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.manifest import build_manifest
+from biasdiff.manifest.build import run_manifest
 
 setup_logging(snakemake.log[0])
-build_manifest(
+run_manifest(
     shard_paths=list(snakemake.input.shards),
-    params=dict(snakemake.params.manifest),
-    manifest_path=snakemake.output.manifest,
-    array_path=snakemake.output.array,
-    counts_path=snakemake.output.counts,
-    contact_paths=dict(zip(snakemake.params.contact_prompts, snakemake.output.contacts)),
+    outputs={
+        "manifest": snakemake.output.manifest,
+        "array": snakemake.output.array,
+        "counts": snakemake.output.counts,
+        "contacts": dict(zip(snakemake.params.contact_prompts, snakemake.output.contacts)),
+    },
+    settings=dict(snakemake.params.manifest),
 )

@@ -1,16 +1,15 @@
 """Snakemake adapter: Lipschitz ratio of the score in the condition, per pair of words and timestep."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.scoredecomp.stage import run_lipschitz
+from biasdiff.model.directory import model_dir_of
+from biasdiff.scoredecomp.stage import run_lipschitz_diagnostic
 
 setup_logging(snakemake.log[0])
-run_lipschitz(
-    model_config=snakemake.input.model,
+run_lipschitz_diagnostic(
+    model_dir=model_dir_of(snakemake.input.model),
     conditioning=snakemake.input.conditioning,
     manifest=snakemake.input.manifest,
     images=snakemake.input.images,
-    ratios_path=snakemake.output.ratios,
-    summary_path=snakemake.output.summary,
-    figure_path=snakemake.output.figure,
-    params=dict(snakemake.params.scoredecomp),
+    outputs=dict(snakemake.output.items()),
+    settings=dict(snakemake.params.scoredecomp),
 )

@@ -1,17 +1,14 @@
-"""Snakemake adapter: N guided samples of one word ({word}, or `null`) from one trained model."""
-
-from pathlib import Path
+"""Snakemake adapter: N guided samples of one word from one trained model (results/samples/{model}/{word}.*)."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.sample.stage import sample_word
+from biasdiff.model.directory import model_dir_of
+from biasdiff.sample.stage import run_sample
 
 setup_logging(snakemake.log[0])
-sample_word(
-    model_dir=Path(snakemake.input.model).parent,
-    conditioning_path=snakemake.input.conditioning,
+run_sample(
+    model_dir=model_dir_of(snakemake.input.model),
+    conditioning=snakemake.input.conditioning,
     word=snakemake.wildcards.word,
-    images_path=snakemake.output.images,
-    meta_path=snakemake.output.meta,
-    grid_path=snakemake.output.grid,
-    params=dict(snakemake.params.sample),
+    outputs=dict(snakemake.output.items()),
+    settings=dict(snakemake.params.sample),
 )

@@ -1,14 +1,15 @@
 """Snakemake adapter: cosine of the model's outputs between conditions per timestep and across timesteps."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.scoredecomp.stage import run_similarity
+from biasdiff.model.directory import model_dir_of
+from biasdiff.scoredecomp.stage import run_score_similarity
 
 setup_logging(snakemake.log[0])
-run_similarity(
-    model_config=snakemake.input.model,
+run_score_similarity(
+    model_dir=model_dir_of(snakemake.input.model),
     conditioning=snakemake.input.conditioning,
     manifest=snakemake.input.manifest,
     images=snakemake.input.images,
     outputs=dict(snakemake.output.items()),
-    params=dict(snakemake.params.scoredecomp),
+    settings=dict(snakemake.params.scoredecomp),
 )

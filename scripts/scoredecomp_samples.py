@@ -1,14 +1,15 @@
 """Snakemake adapter: ScoreDecomp gender proportions of each word's samples, beside the classifier audit."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.scoredecomp.stage import run_sample_proportions
+from biasdiff.model.directory import model_dir_of
+from biasdiff.scoredecomp.stage import run_scoredecomp_samples
 
 setup_logging(snakemake.log[0])
-run_sample_proportions(
-    model_config=snakemake.input.model,
+run_scoredecomp_samples(
+    model_dir=model_dir_of(snakemake.input.model),
     conditioning=snakemake.input.conditioning,
     sample_images=dict(zip(snakemake.params.words, snakemake.input.samples)),
     classifier_audit=snakemake.input.classifier_audit,
-    out_path=snakemake.output.table,
-    params=dict(snakemake.params.scoredecomp),
+    outputs=dict(snakemake.output.items()),
+    settings=dict(snakemake.params.scoredecomp),
 )

@@ -7,5 +7,5 @@ setup_logging(snakemake.log[0])
 run_stablebias(
     settings=dict(snakemake.params.stablebias),
     embedding_source=dict(snakemake.params.embedding_source),
-    outputs={name: snakemake.output[name] for name in ("embedding", "output", "relation", "crosscheck", "figure")},
+    outputs=dict(snakemake.output.items()),
 )

@@ -1,7 +1,7 @@
 """Snakemake adapter: render one shard of one prompt."""
 
 from biasdiff.logs import setup_logging
-from biasdiff.synth.stage import synthesize_shard
+from biasdiff.synth.stage import run_synthesis
 
 setup_logging(snakemake.log[0])
-synthesize_shard(snakemake.output.shard, dict(snakemake.params.shard))
+run_synthesis(outputs=dict(snakemake.output.items()), settings=dict(snakemake.params.shard))

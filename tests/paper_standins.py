@@ -49,7 +49,7 @@ def build_sd21_pipeline(directory: str | Path, sample_size: int = 32) -> Path:
 def paper_words(prompts: dict) -> list[str]:
     """Every word the paper path looks up in the word vectors, sorted: the prompts' conditioning words, the
     definitional pairs and WEAT sets of the embed stage, and the words of the 150 StableBias professions."""
-    from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
+    from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
     from biasdiff.stablebias.resources import load_professions
     from biasdiff.stablebias.wordbias import profession_words
 

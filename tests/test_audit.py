@@ -22,9 +22,9 @@ from biasdiff.audit.sample_audit import (
     SAMPLE_AUDIT_COLUMNS,
     audit_images,
     embedding_projections,
-    run_sample_audit,
+    run_audit,
 )
-from biasdiff.audit.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
+from biasdiff.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
 from biasdiff.audit.training import training_attribute_table
 from biasdiff.errors import DataError
 from biasdiff.seeds import rng_for
@@ -269,20 +269,20 @@ def _write_inputs(tmp_path, clf, metrics, floor_ok=True):
                      ).to_parquet(tmp_path / f"{word}.parquet")
         samples[word] = str(tmp_path / f"{word}.npy")
     outs = {k: tmp_path / "audit" / name for k, name in (
-        ("out_table", "sample_bias.parquet"), ("out_csv", "sample_bias.csv"), ("out_markdown", "sample_bias.md"),
-        ("out_bars", "bars.png"), ("out_scatter", "scatter.png"))}
+        ("table", "sample_bias.parquet"), ("csv", "sample_bias.csv"), ("markdown", "sample_bias.md"),
+        ("bars", "bars.png"), ("scatter", "scatter.png"))}
     kwargs = dict(samples=samples, manifest=tmp_path / "images.parquet", classifier_dir=tmp_path / "clf",
                   classifier_metrics=tmp_path / "metrics.json", embedding_bias=tmp_path / "bias.parquet",
-                  settings={"gender_accuracy_floor": 0.8, "batch_size": 64}, **outs)
+                  settings={"gender_accuracy_floor": 0.8, "batch_size": 64}, outputs=outs)
     return kwargs, outs
 
 
-def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path):
+def test_run_audit_writes_table_figures_and_headline(classifier, tmp_path):
     clf, metrics = classifier
     kwargs, outs = _write_inputs(tmp_path, clf, metrics)
-    audit = run_sample_audit(**kwargs)
+    audit = run_audit(**kwargs)
     assert all(p.is_file() for p in outs.values())
-    table = pd.read_parquet(outs["out_table"]).set_index("word")
+    table = pd.read_parquet(outs["table"]).set_index("word")
     assert list(table.reset_index().columns[: len(SAMPLE_AUDIT_COLUMNS)]) == SAMPLE_AUDIT_COLUMNS
     assert {"frac_occupation_nurse", "train_frac_occupation_nurse"} <= set(table.columns)
     assert table.loc["nurse", "embedding_projection"] == pytest.approx(0.2)  # the projected (JL) space
@@ -294,14 +294,14 @@ def test_run_sample_audit_writes_table_figures_and_headline(classifier, tmp_path
     assert (table["classifier_members"] == 3).all()
     assert table.loc["nurse", "members_frac_female_min"] <= 1.0 == table.loc["nurse", "members_frac_female_max"]
     assert 0 <= table.loc["nurse", "frac_disputed"] <= 1 - table.loc["nurse", "members_frac_female_min"]
-    md = outs["out_markdown"].read_text()
+    md = outs["markdown"].read_text()
     assert "| nurse | 10 | 1.000 |" in md and "(3 members), held-out accuracy: gender" in md
     assert "Samples: ddim-50, guidance scale 3, EMA weights." in md and (table["steps"] == 50).all()
     assert len(audit) == 3
     # "null" was drawn as women only (P = 1.0, not 0.5 ± 0.1): the model is marked uncalibrated everywhere
     assert md.startswith("## Sample audit (uncalibrated model)") and "**UNCALIBRATED**" in md and "null 1.000" in md
     assert not table["calibrated"].any()
-    assert "calibrated" in pd.read_csv(outs["out_csv"]).columns
+    assert "calibrated" in pd.read_csv(outs["csv"]).columns
 
 
 def _calibration_rows(woman, man, null, disputed=0.02):
@@ -336,11 +336,11 @@ def test_calibration_floors_come_from_config_and_missing_words_are_skipped():
     assert calibration(rows[rows["word"] != "woman"])["calibrated"]
 
 
-def test_run_sample_audit_refuses_below_floor_and_writes_nothing(classifier, tmp_path):
+def test_run_audit_refuses_below_floor_and_writes_nothing(classifier, tmp_path):
     clf, metrics = classifier
     kwargs, outs = _write_inputs(tmp_path, clf, metrics, floor_ok=False)
     with pytest.raises(DataError, match="below audit.gender_accuracy_floor"):
-        run_sample_audit(**kwargs)
+        run_audit(**kwargs)
     assert not any(p.exists() for p in outs.values())
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from biasdiff.embed.bias import cosine, gender_direction, gender_projection, weat
+from biasdiff.vectors.bias import cosine, gender_direction, gender_projection, weat
 from biasdiff.embed.transforms import apply_transform, hard_debias, scale_bias
 
 

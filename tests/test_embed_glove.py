@@ -13,9 +13,9 @@ import socket
 import numpy as np
 import pytest
 
-from biasdiff.embed import compute_embeddings
-from biasdiff.embed.sources import load_source, lookup
-from biasdiff.embed.wordlists import WEAT_TESTS
+from biasdiff.embed.stage import compute_embeddings
+from biasdiff.vectors.sources import load_source, lookup
+from biasdiff.vectors.wordlists import WEAT_TESTS
 
 FIVE = ["man", "woman", "nurse", "philosopher", "person"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biasdiff.embed.projection import distortion, jl_matrix, l2_normalize, pairwise_distances, project_jl
+from biasdiff.vectors.projection import distortion, jl_matrix, l2_normalize, pairwise_distances, project_jl
 
 
 def test_same_seed_same_matrix_and_different_seed_different_matrix():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from biasdiff.embed.sources import load_file, load_source, lookup, reference_words, vector_table
+from biasdiff.vectors.sources import load_file, load_source, lookup, reference_words, vector_table
 from biasdiff.errors import DataError
 
 WORDS = ["man", "woman", "nurse", "philosopher", "person", "Mary"]

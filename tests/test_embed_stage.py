@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biasdiff.embed import embed_words, load_conditioning
-from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
+from biasdiff.artifacts.conditioning import load_conditioning
+from biasdiff.embed.stage import run_embed
+from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
 from biasdiff.errors import DataError
 
 COND = ["man", "nurse", "person", "philosopher", "woman"]
@@ -61,7 +62,7 @@ def _paths(root):
 
 def _run(root, embedding, words=COND):
     paths = _paths(root)
-    embed_words(**paths, embedding=embedding, words=words)
+    run_embed(outputs=paths, settings=embedding, words=words)
     return paths
 
 

@@ -5,7 +5,7 @@ import pytest
 from gensim.models import KeyedVectors
 
 from biasdiff.embed.vocabulary import check_vocabulary, file_vocabulary, reference_lists
-from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS
+from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS
 from biasdiff.errors import ConfigError
 
 PROMPT_WORDS = {"male_nurse": ["man", "nurse", "person"], "woman": ["woman", "person", "woman"]}
@@ -41,7 +41,7 @@ def test_missing_reference_words_are_named_with_the_list(tmp_path):
     path = _vectors(tmp_path / "v.bin", [w for w in _all_words() if w != female])
     with pytest.raises(ConfigError, match="definitional pair words") as err:
         check_vocabulary({"kind": "file", "path": str(path)}, PROMPT_WORDS)
-    assert female in str(err.value) and "biasdiff.embed.wordlists" in str(err.value)
+    assert female in str(err.value) and "biasdiff.vectors.wordlists" in str(err.value)
 
 
 def test_capitalised_words_are_found_as_the_stage_finds_them(tmp_path):
@@ -60,7 +60,7 @@ def test_a_passed_check_is_cached_until_the_file_or_words_change(tmp_path):
 
 
 def test_the_shipped_glove_wheel_holds_every_word():
-    from biasdiff.embed.sources import GLOVE_WHEEL
+    from biasdiff.vectors.sources import GLOVE_WHEEL
     from biasdiff.embed.vocabulary import GLOVE_WHEEL_DISTRIBUTION
 
     assert GLOVE_WHEEL_DISTRIBUTION == GLOVE_WHEEL

@@ -13,8 +13,9 @@ from PIL import Image
 from biasdiff.errors import ConfigError
 from biasdiff.fairface.audit import TaskSpec, accuracy_figure, run_audit, summarise, task_specs
 from biasdiff.fairface.load import load_fairface
-from biasdiff.fairface.metrics import accuracy_table, wilson_interval
-from biasdiff.scoredecomp import WordDDPMScore
+from biasdiff.fairface.metrics import accuracy_table
+from biasdiff.stats import wilson_interval
+from biasdiff.scores import WordDDPMScore
 
 
 class Planted(torch.nn.Module):

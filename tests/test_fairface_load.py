@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from biasdiff.errors import DataError
-from biasdiff.fairface.fixture import build_fixture
+from biasdiff.fairface.fixture import run_fairface_fixture
 from biasdiff.fairface.labels import CLASSIFIER_ORDER, HF_ORDER, RACES, names_from_indices
 from biasdiff.fairface.load import load_fairface
 from biasdiff.fairface.sample import stratified_sample
-from biasdiff.manifest import write_manifest
+from biasdiff.manifest.build import write_manifest
 from paper_standins import fairface_hf_schema
 
 
@@ -148,7 +148,7 @@ def test_build_fixture_official_layout_roundtrip(tmp_path):
     arr = np.zeros((6, 16, 16, 3), np.uint8)
     arr[:, :, :, 0] = np.arange(6)[:, None, None] * 40
     write_manifest(manifest, arr, tmp_path / "images.parquet", tmp_path / "images.npy")
-    counts = build_fixture(tmp_path / "images.parquet", tmp_path / "images.npy", tmp_path / "ff")
+    counts = run_fairface_fixture(tmp_path / "images.parquet", tmp_path / "images.npy", {"root": tmp_path / "ff"}, {})
     assert counts == {"train": 3, "val": 3}
     ds = load_fairface(tmp_path / "ff", layout="official", split="val")
     assert ds.labels["file"].tolist() == ["val/1.jpg", "val/2.jpg", "val/3.jpg"]

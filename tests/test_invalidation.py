@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from import_probe import ROOT, module_path, rule_scripts, runtime_imports
-from workflow_run import downstream, planned_jobs, planned_rules, rule_graph
+from workflow_run import downstream, planned_jobs, planned_rules, preset_config, rule_graph
 
 pytestmark = pytest.mark.workflow
 
@@ -22,16 +22,19 @@ SMOKE = Path("configs/smoke.yaml")
 
 
 def set_config(*path: str, value=None, scale=None) -> Callable[[Path], None]:
-    """Edit of configs/smoke.yaml: set the key at `path` to `value` (or multiply its number by `scale`)."""
+    """Edit of configs/smoke.yaml: set the key at `path` to `value` (or multiply its number by `scale`). A key the
+    overlay leaves to config.yaml is added to the overlay (the merged config keeps its key order)."""
 
     def edit(workdir: Path) -> None:
         cfg = yaml.safe_load((workdir / SMOKE).read_text())
-        node = cfg
+        node, merged = cfg, preset_config(workdir, str(SMOKE))
+        for key in path:
+            if not isinstance(merged, dict) or key not in merged:
+                pytest.skip(f"config key {'.'.join(path)} not in config.yaml + configs/smoke.yaml yet")
+            merged = merged[key]
         for key in path[:-1]:
-            node = node[key]
-        if path[-1] not in node:
-            pytest.skip(f"config key {'.'.join(path)} not in configs/smoke.yaml yet")
-        node[path[-1]] = node[path[-1]] * scale if scale is not None else value
+            node = node.setdefault(key, {})
+        node[path[-1]] = merged * scale if scale is not None else value
         (workdir / SMOKE).write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     return edit
@@ -79,9 +82,9 @@ def loaded_by_rule() -> dict[str, set[str]]:
 
 # Code edits whose expected reruns are measured: the rules whose scripts' imports load the module.
 LIBRARY_EDITS = {
-    "library_synth_shards": "biasdiff.synth.shards",
+    "library_synth_shards": "biasdiff.artifacts.shards",
     "library_manifest_build": "biasdiff.manifest.build",
-    "library_embed_projection": "biasdiff.embed.projection",
+    "library_embed_projection": "biasdiff.vectors.projection",
     "library_seeds": "biasdiff.seeds",
 }
 
@@ -90,8 +93,8 @@ ROWS = [
     ("prompt_count", set_config("prompts", "woman", "count", scale=2), {"synthesize_shard", "build_manifest"}),
     ("script_content", append_comment("scripts/build_manifest.py"), {"build_manifest"}),
     *[(row, edit_library(module), None) for row, module in LIBRARY_EDITS.items()],
-    ("comment_in_library", edit_library("biasdiff.manifest.contact", comment_only=True), set()),
-    ("code_in_contact_sheets", edit_library("biasdiff.manifest.contact"), {"build_manifest"}),
+    ("comment_in_library", edit_library("biasdiff.grid", comment_only=True), set()),
+    ("code_in_image_grids", edit_library("biasdiff.grid"), None),
     ("unrelated_rewrite", rewrite_config_unchanged, set()),
     ("fairface_timesteps", set_config("fairface", "timesteps", value=[200, 600]), {"fairface_audit"}),
     ("cfg_scale", set_config("sample", "guidance_scale", value=2.0), {"sample_word"}),

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from biasdiff.errors import DataError
-from biasdiff.manifest import MANIFEST_COLUMNS, build_manifest, load_images
+from biasdiff.artifacts.manifest import MANIFEST_COLUMNS, load_images
+from biasdiff.manifest.build import run_manifest
 from biasdiff.manifest.build import split_of
-from biasdiff.synth.stage import synthesize_shard
+from biasdiff.synth.stage import run_synthesis
 
 PROMPTS = {
     "male_nurse": {"words": ["man", "nurse", "person"], "attributes": {"gender": "male", "occupation": "nurse"}, "count": 10},
@@ -34,7 +35,7 @@ def _shards(root, shard_size=4):
                 "store_size": 32,
                 "settings": {},
             }
-            synthesize_shard(str(path), params)
+            run_synthesis({"shard": str(path)}, params)
             paths.append(str(path))
     return paths
 
@@ -50,9 +51,9 @@ def _params(val_fraction=0.3):
 def _build(root, shards, params=None, tag="m"):
     out = root / tag
     contacts = {p: str(out / f"contact_{p}.png") for p in PROMPTS}
-    manifest = build_manifest(
-        shards, params or _params(), str(out / "images.parquet"), str(out / "images.npy"), str(out / "counts.csv"), contacts
-    )
+    outputs = {"manifest": str(out / "images.parquet"), "array": str(out / "images.npy"),
+               "counts": str(out / "counts.csv"), "contacts": contacts}
+    manifest = run_manifest(shards, outputs, params or _params())
     return manifest, out
 
 
@@ -154,7 +155,7 @@ def test_overwritten_pixels_are_refused_naming_the_file_and_the_rule(built, tmp_
 def test_manifest_records_content_hashes_of_array_and_shards(built):
     import hashlib
 
-    from biasdiff.manifest import recorded_integrity
+    from biasdiff.artifacts.integrity import recorded_integrity
 
     _, _, manifest, out = built
     record = recorded_integrity(out / "images.parquet")

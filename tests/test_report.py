@@ -4,7 +4,6 @@ captions; every stage a rule reports under has a caption file."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

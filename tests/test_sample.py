@@ -9,8 +9,9 @@ from diffusers import DDPMScheduler
 from torch import nn
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.sample.samplers import guided_eps, sample_images
-from biasdiff.sample.stage import NULL_WORD, check_model_dir, condition_vector, draw_word, image_seeds
+from biasdiff.model.sampling import guided_eps, sample_images
+from biasdiff.artifacts.conditioning import NULL_WORD, condition_vector
+from biasdiff.sample.stage import check_model_dir, draw_word, image_seeds
 
 COND_DIM = 8
 

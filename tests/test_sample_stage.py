@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.sample.stage import image_seeds, sample_word
+from biasdiff.sample.stage import image_seeds, run_sample
 from biasdiff.sample.words import sample_words
-from biasdiff.train.model import build_scheduler, build_unet
+from biasdiff.model.unet import build_scheduler, build_unet
 
 COND_DIM = 4
 PARAMS = dict(n=5, sampler="ddim", steps=3, eta=0.0, guidance_scale=3.0, use_ema=True, seed=0, batch_size=4,
@@ -39,35 +39,34 @@ def conditioning(tmp_path_factory):
 
 
 def _outputs(tmp_path, word):
-    return dict(images_path=tmp_path / f"{word}.npy", meta_path=tmp_path / f"{word}.parquet",
-                grid_path=tmp_path / f"grid_{word}.png")
+    return dict(images=tmp_path / f"{word}.npy", meta=tmp_path / f"{word}.parquet", grid=tmp_path / f"grid_{word}.png")
 
 
 @pytest.mark.parametrize("word", ["nurse", "null"])
 def test_sample_word_writes_images_metadata_and_grid(model_dir, conditioning, tmp_path, word):
     out = _outputs(tmp_path, word)
-    sample_word(model_dir, conditioning, word, params=PARAMS, **out)
-    images = np.load(out["images_path"])
+    run_sample(model_dir, conditioning, word, outputs=out, settings=PARAMS)
+    images = np.load(out["images"])
     assert images.shape == (5, 8, 8, 3) and images.dtype == np.uint8
-    meta = pd.read_parquet(out["meta_path"])
+    meta = pd.read_parquet(out["meta"])
     assert list(meta["seed"]) == image_seeds(0, word, 5) and (meta["model"] == "tiny").all()
     assert (meta["steps"] == 3).all() and (meta["guidance_scale"] == 3.0).all()
-    assert Image.open(out["grid_path"]).size[0] > 8
+    assert Image.open(out["grid"]).size[0] > 8
     again = _outputs(tmp_path / "again", word)
-    sample_word(model_dir, conditioning, word, params=PARAMS, **again)
-    np.testing.assert_array_equal(np.load(again["images_path"]), images)  # same config, same pixels
+    run_sample(model_dir, conditioning, word, outputs=again, settings=PARAMS)
+    np.testing.assert_array_equal(np.load(again["images"]), images)  # same config, same pixels
 
 
 def test_unknown_word_fails_before_writing_and_lists_valid_words(model_dir, conditioning, tmp_path):
     out = _outputs(tmp_path, "doctor")
     with pytest.raises(DataError, match=r"'doctor'.*\['man', 'nurse', 'woman', 'null'\]"):
-        sample_word(model_dir, conditioning, "doctor", params=PARAMS, **out)
+        run_sample(model_dir, conditioning, "doctor", outputs=out, settings=PARAMS)
     assert not any(p.exists() for p in out.values())
 
 
 def test_missing_model_dir_names_train_ddpm(conditioning, tmp_path):
     with pytest.raises(DataError, match="train_ddpm"):
-        sample_word(tmp_path / "models" / "absent", conditioning, "man", params=PARAMS, **_outputs(tmp_path, "man"))
+        run_sample(tmp_path / "models" / "absent", conditioning, "man", outputs=_outputs(tmp_path, "man"), settings=PARAMS)
 
 
 def test_sample_words_is_the_union_plus_null():

@@ -8,7 +8,6 @@ weights: ScoreDecomp must recover those weights and the label of each image.
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.scoredecomp import (
+from biasdiff.scores import (
     NULL,
     WordDDPMScore,
     decompose,
@@ -25,7 +24,7 @@ from biasdiff.scoredecomp import (
     score_decomp,
     simplex_least_squares,
 )
-from biasdiff.scoredecomp.simplex import simplex_least_squares_brute_force
+from biasdiff.scores.simplex import simplex_least_squares_brute_force
 
 
 # ---------------------------------------------------------------------------------------------- simplex LS
@@ -128,7 +127,7 @@ def test_scoredecomp_simplex_weights_equal_posterior_mixture():
     score, words, x0, _ = _planted(k=2, n_per=3)
     t = 600  # noisy enough that the posterior is genuinely mixed
     res = score_decomp(score, x0, [7, 8, 9, 10, 11, 12], words, timesteps=[t], n_draws=1, variants=["simplex"])
-    from biasdiff.scoredecomp.noise import shared_noise
+    from biasdiff.scores.noise import shared_noise
 
     noise = shared_noise([7, 8, 9, 10, 11, 12], t, 0, x0.shape[1:])
     x_t = score.add_noise(x0, noise, torch.full((6,), t))
@@ -219,7 +218,7 @@ def test_elbo_uses_the_same_noise_as_scoredecomp():
     squared distance between that class's output and the true ε recomputed from ScoreDecomp's noise."""
     score, words, x0, _ = _planted(k=2, n_per=1)
     res = elbo_classify(score, x0, [3, 4], words, stages=[(1, 1)])
-    from biasdiff.scoredecomp.noise import shared_noise
+    from biasdiff.scores.noise import shared_noise
 
     t = even_timesteps(1, 1000)[0]
     noise = shared_noise([3, 4], t, 0, x0.shape[1:])
@@ -239,7 +238,7 @@ def test_elbo_rejects_bad_stages():
 
 # ---------------------------------------------------------------------------------------------- interface
 def test_word_ddpm_score_null_is_zero_vector_and_encode_range():
-    from biasdiff.scoredecomp import ScoreModel
+    from biasdiff.scores import ScoreModel
 
     score, words, _, _ = _planted(k=2)
     assert isinstance(score, ScoreModel)
@@ -254,7 +253,7 @@ def test_word_ddpm_score_null_is_zero_vector_and_encode_range():
 
 
 def test_word_ddpm_score_with_the_real_word_conditioned_unet():
-    from biasdiff.train.model import build_scheduler, build_unet
+    from biasdiff.model.unet import build_scheduler, build_unet
 
     unet = build_unet({"image_size": 8, "cond_dim": 4, "block_out_channels": [8, 16], "attention_resolutions": [4],
                        "attention_head_dim": 8, "norm_num_groups": 4})

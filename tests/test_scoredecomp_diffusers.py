@@ -9,7 +9,7 @@ import torch
 from diffusers import DDPMScheduler, EulerDiscreteScheduler
 
 from biasdiff.errors import DataError
-from biasdiff.scoredecomp import DiffusersScore, elbo_classify, score_decomp
+from biasdiff.scores import DiffusersScore, elbo_classify, score_decomp
 from tiny_models import tiny_sd_pipeline
 
 PROMPTS = ["a photo of a man", "a photo of a woman", "a photo of a nurse"]
@@ -25,7 +25,7 @@ IMAGES = np.random.default_rng(0).integers(0, 256, size=(4, 16, 16, 3), dtype=np
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_targets_follow_prediction_type(tmp_path, prediction_type):
-    from biasdiff.scoredecomp import ScoreModel
+    from biasdiff.scores import ScoreModel
 
     score = DiffusersScore(_pipeline(tmp_path, prediction_type), PROMPTS, batch_size=3)
     assert isinstance(score, ScoreModel) and score.prediction_type == prediction_type

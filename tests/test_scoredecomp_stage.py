@@ -14,18 +14,18 @@ import torch
 
 from biasdiff.config import validate_schema
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.manifest import write_manifest
-from biasdiff.scoredecomp import NULL
+from biasdiff.manifest.build import write_manifest
+from biasdiff.scores import NULL
 from biasdiff.scoredecomp.bias import score_bias_weights, summarize_score_bias
 from biasdiff.scoredecomp.lipschitz import lipschitz_ratios, summarize_lipschitz
 from biasdiff.scoredecomp.similarity import condition_similarity, timestep_similarity
 from biasdiff.scoredecomp.stage import (
     ACCURACY_COLUMNS,
-    run_classifier_audit,
-    run_lipschitz,
-    run_sample_proportions,
+    run_lipschitz_diagnostic,
     run_score_bias,
-    run_similarity,
+    run_score_similarity,
+    run_scoredecomp_accuracy,
+    run_scoredecomp_samples,
 )
 from test_scoredecomp import _planted
 
@@ -50,7 +50,7 @@ def _params(**over):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """results/models/tiny/ (random WordConditionedUNet), conditioning.parquet and an 8-image manifest."""
-    from biasdiff.train.model import build_scheduler, build_unet
+    from biasdiff.model.unet import build_scheduler, build_unet
 
     root = tmp_path_factory.mktemp("sd")
     torch.manual_seed(0)
@@ -76,14 +76,14 @@ def workspace(tmp_path_factory):
         np.save(samples[word], rng.integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8))
     pd.DataFrame({"word": ["man", "nurse", "null"], "frac_female": [0.1, 0.6, 0.5], "ci_low": [0.0, 0.3, 0.2],
                   "ci_high": [0.3, 0.9, 0.8]}).to_parquet(root / "sample_bias.parquet")
-    return {"root": root, "model": str(model_dir / "train_config.json"), "cond": str(root / "conditioning.parquet"),
+    return {"root": root, "model": str(model_dir), "cond": str(root / "conditioning.parquet"),
             "manifest": str(root / "images.parquet"), "images": str(root / "images.npy"), "samples": samples,
             "sample_bias": str(root / "sample_bias.parquet")}
 
 
 def _run_accuracy(ws, out, params):
-    return run_classifier_audit(ws["model"], ws["cond"], ws["manifest"], ws["images"], out / "acc.parquet",
-                                out / "pred.parquet", out / "acc.png", params)
+    outputs = {"accuracy": out / "acc.parquet", "predictions": out / "pred.parquet", "figure": out / "acc.png"}
+    return run_scoredecomp_accuracy(ws["model"], ws["cond"], ws["manifest"], ws["images"], outputs, params)
 
 
 def test_classifier_audit_table_counts_and_determinism(workspace, tmp_path):
@@ -116,29 +116,30 @@ def test_classifier_audit_pruned_elbo_and_bad_gender_words(workspace, tmp_path):
 
 
 def test_sample_proportions_beside_classifier(workspace, tmp_path):
-    table = run_sample_proportions(workspace["model"], workspace["cond"], workspace["samples"],
-                                   workspace["sample_bias"], tmp_path / "s.parquet", _params(n_samples=4))
+    table = run_scoredecomp_samples(workspace["model"], workspace["cond"], workspace["samples"],
+                                    workspace["sample_bias"], {"table": tmp_path / "s.parquet"}, _params(n_samples=4))
     assert table["word"].tolist() == ["man", "nurse", "null"] and (table["n"] == 4).all()
     assert table["female_weight"].between(0, 1).all() and (table["ci_low"] <= table["frac_female_argmax"]).all()
     assert table["classifier_frac_female"].tolist() == [0.1, 0.6, 0.5]
     with pytest.raises(DataError, match="sample_word"):
-        run_sample_proportions(workspace["model"], workspace["cond"], {"man": str(tmp_path / "none.npy")}, None,
-                               tmp_path / "x.parquet", _params())
+        run_scoredecomp_samples(workspace["model"], workspace["cond"], {"man": str(tmp_path / "none.npy")}, None,
+                                {"table": tmp_path / "x.parquet"}, _params())
 
 
 def test_score_bias_similarity_lipschitz_stage_artifacts(workspace, tmp_path):
     params = _params()
     bias = run_score_bias(workspace["model"], workspace["cond"], workspace["manifest"], workspace["images"],
-                          tmp_path / "b.parquet", tmp_path / "b.png", params)
+                          {"table": tmp_path / "b.parquet", "figure": tmp_path / "b.png"}, params)
     assert set(bias["word"]) == {"nurse", "philosopher", "person"} and set(bias["t"]) == {100, 700}
     assert set(bias["images"]) == {"all", "female", "male"} and bias["female_weight"].between(0, 1).all()
     outs = {k: str(tmp_path / f"sim_{k}.{'parquet' if k in ('conditions', 'timesteps') else 'png'}")
             for k in ("conditions", "timesteps", "heatmaps", "curves", "timestep_heatmaps")}
-    run_similarity(workspace["model"], workspace["cond"], workspace["manifest"], workspace["images"], outs, params)
+    run_score_similarity(workspace["model"], workspace["cond"], workspace["manifest"], workspace["images"], outs, params)
     sim = pd.read_parquet(outs["conditions"])
     assert len(sim) == 2 * 6 * 6  # 2 timesteps × (null + 5 words)²
-    lip = run_lipschitz(workspace["model"], workspace["cond"], workspace["manifest"], workspace["images"],
-                        tmp_path / "r.parquet", tmp_path / "s.parquet", tmp_path / "l.png", params)
+    lip = run_lipschitz_diagnostic(workspace["model"], workspace["cond"], workspace["manifest"], workspace["images"],
+                                   {"ratios": tmp_path / "r.parquet", "summary": tmp_path / "s.parquet",
+                                    "figure": tmp_path / "l.png"}, params)
     assert len(lip) == 3 * 2 and (lip["n"] == 3).all() and (lip["q05"] <= lip["max"]).all()
 
 

@@ -152,7 +152,6 @@ def test_interrupting_snakemake_alone_stops_training_with_a_checkpoint(copy_work
 def test_a_lock_left_by_a_killed_run_says_unlock_is_safe(copy_workdir):
     """kill -9 of a running Snakemake (and its job) leaves its lock; the next run's lock error comes with the
     workflow's word that no Snakemake runs here any more, i.e. that --unlock is safe."""
-    import signal
     import subprocess
     import sys
     import time

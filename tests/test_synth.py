@@ -6,8 +6,8 @@ import pytest
 
 from biasdiff.seeds import derive_seed, rng_for
 from biasdiff.synth.procedural import RenderSettings, encode_png, render_person
-from biasdiff.synth.shards import SHARD_COLUMNS, shard_ranges
-from biasdiff.synth.stage import image_seed, synthesize_shard
+from biasdiff.artifacts.shards import SHARD_COLUMNS, shard_ranges
+from biasdiff.synth.stage import image_seed, run_synthesis
 
 SETTINGS = RenderSettings(size=32)
 
@@ -86,7 +86,7 @@ def test_shard_ranges_cover_count_and_only_append():
 
 def test_synthesize_shard_writes_provenance(tmp_path):
     out = tmp_path / "shard-00001.parquet"
-    df = synthesize_shard(str(out), _params(start=6, stop=10))
+    df = run_synthesis({"shard": str(out)}, _params(start=6, stop=10))
     back = pd.read_parquet(out)
     assert list(back.columns) == SHARD_COLUMNS
     assert back["index"].tolist() == [6, 7, 8, 9]
@@ -98,8 +98,8 @@ def test_synthesize_shard_writes_provenance(tmp_path):
 
 
 def test_synthesize_shard_is_byte_identical(tmp_path):
-    synthesize_shard(str(tmp_path / "a.parquet"), _params())
-    synthesize_shard(str(tmp_path / "b.parquet"), _params())
+    run_synthesis({"shard": str(tmp_path / "a.parquet")}, _params())
+    run_synthesis({"shard": str(tmp_path / "b.parquet")}, _params())
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
 
 
@@ -111,7 +111,7 @@ def test_failed_shard_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stage, "encode_png", boom)
     with pytest.raises(RuntimeError):
-        synthesize_shard(str(tmp_path / "shard.parquet"), _params())
+        run_synthesis({"shard": str(tmp_path / "shard.parquet")}, _params())
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,13 +3,12 @@
 import io
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.synth.diffusers_backend import DiffusersSettings, load_pipeline
-from biasdiff.synth.stage import image_seed, synthesize_shard
+from biasdiff.synth.stage import image_seed, run_synthesis
 from tiny_models import build_tiny_sd_pipeline
 
 
@@ -41,7 +40,7 @@ def _params(model, start=0, stop=3, **settings):
 
 
 def test_shard_from_local_pipeline(tiny_pipeline_dir, tmp_path):
-    df = synthesize_shard(str(tmp_path / "s.parquet"), _params(tiny_pipeline_dir))
+    df = run_synthesis({"shard": str(tmp_path / "s.parquet")}, _params(tiny_pipeline_dir))
     assert len(df) == 3
     assert (df["width"] == 16).all() and (df["model_id"] == tiny_pipeline_dir).all()
     assert df["seed"].tolist() == [image_seed(0, "female_nurse", i) for i in range(3)]
@@ -51,8 +50,8 @@ def test_shard_from_local_pipeline(tiny_pipeline_dir, tmp_path):
 def test_each_image_depends_only_on_its_own_seed(tiny_pipeline_dir, tmp_path, scheduler):
     """Image 2 is the same whether generated in a batch of 3 or alone (one generator, and for SDE schedulers one Brownian
     tree, per image: no shared or random seeds)."""
-    full = synthesize_shard(str(tmp_path / "a.parquet"), _params(tiny_pipeline_dir, 0, 3, batch_size=3, scheduler=scheduler))
-    alone = synthesize_shard(str(tmp_path / "b.parquet"), _params(tiny_pipeline_dir, 2, 3, batch_size=1, scheduler=scheduler))
+    full = run_synthesis({"shard": str(tmp_path / "a.parquet")}, _params(tiny_pipeline_dir, 0, 3, batch_size=3, scheduler=scheduler))
+    alone = run_synthesis({"shard": str(tmp_path / "b.parquet")}, _params(tiny_pipeline_dir, 2, 3, batch_size=1, scheduler=scheduler))
     # equal up to float round-off of batched kernels (bytes can differ by a grey level between batch sizes)
     pixels = [_decode(png) for png in full["png"]]
     assert np.abs(pixels[2] - _decode(alone["png"].iloc[0])).max() <= 2

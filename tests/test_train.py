@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 import biasdiff.train.trainer as trainer
 from biasdiff.errors import ConfigError, DataError, TrainingError
-from biasdiff.train.device import autocast_dtype
-from biasdiff.train.model import build_scheduler, build_unet, load_model_dir
+from biasdiff.devices import autocast_dtype
+from biasdiff.model.unet import build_scheduler, build_unet, load_model_dir
 from biasdiff.train.schedule import WordSchedule, apply_uncond, step_generator, uncond_mask
 from train_fixtures import COLOURS, PROMPT_WORDS, tiny_train_cfg, write_inputs
 
@@ -152,7 +152,7 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
 def test_changed_pixels_train_afresh_instead_of_resuming(tmp_path):
     """The checkpoint key covers the packed pixels: a rebuilt array with other pixels (same manifest rows, same
     config) must not resume the old run's final checkpoint."""
-    from biasdiff.manifest import write_manifest
+    from biasdiff.manifest.build import write_manifest
 
     cfg = tiny_train_cfg(steps=3, checkpoint_every=3)
     _train(tmp_path, cfg=cfg)
@@ -245,11 +245,13 @@ def test_sample_grids_go_to_wandb_every_k_steps_and_the_final_one_is_drawn_once(
 
 def test_validation_loss_is_a_fixed_mean(tmp_path):
     m, a, c = write_inputs(tmp_path)
-    from biasdiff.train.data import conditioning_matrix, read_conditioning, read_manifest, select_split
+    from biasdiff.artifacts.conditioning import load_conditioning
+    from biasdiff.artifacts.manifest import load_images
+    from biasdiff.train.data import conditioning_matrix, select_split
 
-    manifest, images = read_manifest(m, a)
+    manifest, images = load_images(m, a)
     val = select_split(manifest, images, "val", PROMPT_WORDS)
-    vocab, matrix = conditioning_matrix(read_conditioning(c), ["man", "nurse", "person", "woman"])
+    vocab, matrix = conditioning_matrix(load_conditioning(c), ["man", "nurse", "person", "woman"])
     torch.manual_seed(0)
     model = build_unet({"image_size": SIZE, "cond_dim": 8, "block_out_channels": [8, 16], "attention_resolutions": [],
                         "norm_num_groups": 4, "attention_head_dim": 8})

@@ -5,18 +5,18 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
-from biasdiff.train.launch import run_training
-from biasdiff.train.model import load_model_dir
+from biasdiff.train.launch import run_train
+from biasdiff.model.unet import load_model_dir
 from train_fixtures import PROMPT_WORDS, tiny_train_cfg, write_inputs
 
 
 def test_two_cpu_processes_match_one(tmp_path):
     m, a, c = write_inputs(tmp_path)
     cfg = tiny_train_cfg(steps=4, checkpoint_every=2, val_every=2)
-    common = dict(manifest_path=m, array_path=a, conditioning_path=c, train_cfg=cfg, image_size=8,
+    common = dict(manifest_path=m, array_path=a, conditioning_path=c, settings=cfg, image_size=8,
                   prompt_words=PROMPT_WORDS)
-    one = run_training(1, out_dir=tmp_path / "one", checkpoint_dir=tmp_path / "ck1", **common)
-    two = run_training(2, out_dir=tmp_path / "two", checkpoint_dir=tmp_path / "ck2", **common)
+    one = run_train(1, out_dir=tmp_path / "one", checkpoint_dir=tmp_path / "ck1", **common)
+    two = run_train(2, out_dir=tmp_path / "two", checkpoint_dir=tmp_path / "ck2", **common)
     assert two["num_processes"] == 2 and one["num_processes"] == 1
     log1 = pd.read_csv(tmp_path / "one" / "train_log.csv")
     log2 = pd.read_csv(tmp_path / "two" / "train_log.csv")

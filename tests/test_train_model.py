@@ -5,7 +5,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet, load_model_dir
+from biasdiff.model.unet import WordConditionedUNet, build_scheduler, build_unet, load_model_dir
 
 TINY = {"image_size": 16, "cond_dim": 8, "block_out_channels": [8, 16], "layers_per_block": 1,
         "attention_resolutions": [8], "attention_head_dim": 8, "norm_num_groups": 4}

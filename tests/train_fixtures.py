@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from biasdiff.config import SCHEMA_DIR, _registry, _with_defaults
-from biasdiff.manifest import write_manifest
+from biasdiff.manifest.build import write_manifest
 import jsonschema
 
 PROMPT_WORDS = {

@@ -1,4 +1,4 @@
-"""Device and dtype choice: a parameter everywhere, never hard-coded."""
+"""Device, dtype and autocast precision: a parameter everywhere, never hard-coded."""
 
 from __future__ import annotations
 
@@ -26,3 +26,18 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in _DTYPES:
         raise ConfigError(f"dtype {name!r} is not one of {['auto', *_DTYPES]}")
     return _DTYPES[name]
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for the forward pass: `"auto"` -> bfloat16 on CUDA, None (plain fp32) elsewhere;
+    `"bf16"` -> bfloat16 on any device (CPU autocast supports it); `"fp32"` -> None."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"config key train.precision: {precision!r} is not one of {list(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    return torch.bfloat16 if device.type == "cuda" else None

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from biasdiff.errors import DataError
 from biasdiff.io import atomic_path
+from biasdiff.model.pixels import to_unit
 from biasdiff.seeds import derive_seed, unit_uniform
 
 log = logging.getLogger(__name__)
@@ -166,10 +167,7 @@ class AttributeClassifier:
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise DataError(f"classifier input must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    return to_unit(np.asarray(images))
 
 
 def classifier_splits(split: Sequence[str], keys: Sequence[Any], seed: int, test_fraction: float) -> np.ndarray:
@@ -364,24 +362,25 @@ def labelled_images(
 ) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, np.ndarray]]:
     """The manifest's images in array order: (split (N,), stable keys "prompt/index", uint8 pixels (N, H, W, 3),
     {head: label strings (N,)})."""
-    from biasdiff.manifest import load_images
+    from biasdiff.artifacts.manifest import load_images
 
-    table, array = load_images(manifest, images)
+    table, array = load_images(manifest, images, columns=("array_index", "prompt", "index", "split", *HEADS))
     table = table.sort_values("array_index")
     keys = [f"{p}/{i}" for p, i in zip(table["prompt"], table["index"])]
     pixels = np.asarray(array[table["array_index"].to_numpy()])
     return table["split"].to_numpy(), keys, pixels, {h: table[h].astype(str).to_numpy() for h in HEADS}
 
 
-def run_train_classifier(
+def run_classifier(
     *,
     manifest: str | os.PathLike,
     images: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    out_metrics: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike],
     settings: Mapping[str, Any],
 ) -> dict:
-    """Stage entry point: train on the manifest's labeled images, write the classifier and its metrics JSON.
+    """Stage entry point (rule train_attribute_classifier): train on the manifest's labeled images, write the
+    classifier (`outputs` weights and meta: model.safetensors and classifier.json, in one directory) and its metrics
+    JSON (`outputs["metrics"]`).
 
     The floor on held-out gender accuracy is not checked here (changing it must not retrain): the audits that use
     the classifier check it and refuse to report, and these metrics are the evidence they cite.
@@ -397,6 +396,6 @@ def run_train_classifier(
         "held-out accuracy: gender %.4f, occupation %.4f (n=%d)",
         metrics["gender"]["test_accuracy"], metrics["occupation"]["test_accuracy"], metrics["n"]["test"],
     )
-    classifier.save(out_dir)
-    write_json(metrics, out_metrics)
+    classifier.save(Path(outputs["weights"]).parent)
+    write_json(metrics, outputs["metrics"])
     return metrics

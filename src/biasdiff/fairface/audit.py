@@ -88,7 +88,7 @@ def run_audit(
     labels = dataset.labels.iloc[positions].reset_index(drop=True)
     log.info("FairFace %s/%s (%s, padding %s): %d of %d images sampled", dataset.root, dataset.split, dataset.layout,
              dataset.padding, len(labels), len(dataset))
-    from biasdiff.scoredecomp import elbo_classify, score_decomp
+    from biasdiff.scores import elbo_classify, score_decomp
 
     seeds = [noise_seed(seed, f) for f in labels["file"]]
     rows = []

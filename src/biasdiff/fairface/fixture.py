@@ -12,53 +12,46 @@ maps every fixture file back to its manifest row (prompt, index, occupation, arr
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from biasdiff.errors import DataError
-from biasdiff.io import share_tree
-from biasdiff.manifest import load_images
+from biasdiff.io import atomic_directory
+from biasdiff.artifacts.manifest import load_images
 
 log = logging.getLogger(__name__)
 
 MANIFEST_GENDER = {"male": "Male", "female": "Female"}
+# The manifest columns the fixture reads.
+FIXTURE_COLUMNS = ("array_index", "prompt", "index", "gender", "occupation", "split")
 JPEG_QUALITY = 95
 
 
-def build_fixture(
-    manifest_path: str | Path, array_path: str | Path, out_dir: str | Path, max_per_split: int | None = None
-) -> dict[str, int]:
-    """Write the fixture directory `out_dir` atomically (built in a temporary sibling, then renamed).
+def run_fairface_fixture(manifest_path: str | Path, array_path: str | Path, outputs: Mapping[str, str | Path],
+                         settings: Mapping[str, Any]) -> dict[str, int]:
+    """Stage entry point (rule fairface_fixture): write the fixture directory `outputs["root"]` atomically (built in
+    a temporary sibling, then renamed).
 
     manifest_path / array_path: `manifest/images.parquet` and `manifest/images.npy` (uint8, N x H x W x 3).
     The manifest's split "train"/"val" becomes the FairFace split; within a split, files are numbered 1..n in
-    manifest (array_index) order. max_per_split: keep only the first n of each split (None = all).
+    manifest (array_index) order. settings["max_per_split"]: keep only the first n of each split (None = all).
     Returns the number of images written per split.
     """
-    manifest = pd.read_parquet(manifest_path)
-    needed = ["array_index", "prompt", "index", "gender", "occupation", "split"]
-    missing = [c for c in needed if c not in manifest.columns]
-    if missing:
-        raise DataError(f"manifest {manifest_path}: missing column(s) {missing}; expected {needed}")
+    manifest, images = load_images(manifest_path, array_path, columns=FIXTURE_COLUMNS)  # checked against its hash
     bad = sorted(set(manifest["gender"]) - set(MANIFEST_GENDER))
     if bad:
         raise DataError(f"manifest {manifest_path}: gender value(s) {bad}; valid: {sorted(MANIFEST_GENDER)}")
-    _, images = load_images(manifest_path, array_path)  # checked against the manifest's content hash
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != len(manifest):
         raise DataError(
             f"image array {array_path}: shape {images.shape} does not match {len(manifest)} manifest rows x H x W x 3"
         )
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    max_per_split = settings.get("max_per_split")
     counts = {}
-    try:
+    with atomic_directory(outputs["root"]) as tmp:
         sources = []
         for split in ("train", "val"):
             rows = manifest[manifest["split"] == split].sort_values("array_index")
@@ -87,11 +80,4 @@ def build_fixture(
             counts[split] = len(labels)
             log.info("fixture split %s: %d images", split, len(labels))
         pd.DataFrame(sources).to_csv(tmp / "fixture_source.csv", index=False)
-        share_tree(tmp)  # mkdtemp made it 0700
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return counts

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
-
-def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (scipy's `binomtest(...).proportion_ci(method="wilson")`); n=0 -> NaN."""
-    if n == 0:
-        return float("nan"), float("nan")
-    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+from biasdiff.stats import wilson_interval
 
 
 def accuracy_table(

@@ -26,8 +26,8 @@ def build_score_model(score_model: Mapping, prompts: list[str], device: str, dty
     kind = score_model.get("kind")
     batch_size = int(score_model.get("batch_size", 16))
     if kind == "ddpm":
-        from biasdiff.embed.conditioning import load_conditioning
-        from biasdiff.scoredecomp import WordDDPMScore
+        from biasdiff.artifacts.conditioning import load_conditioning
+        from biasdiff.scores import WordDDPMScore
 
         if model_dir is None or conditioning is None:
             raise ConfigError("fairface.score_model.kind ddpm needs the trained model directory and the conditioning artifact")
@@ -39,7 +39,7 @@ def build_score_model(score_model: Mapping, prompts: list[str], device: str, dty
         return WordDDPMScore.from_model_dir(model_dir, {w: vectors[w] for w in vectors}, device=device, dtype=dtype,
                                             batch_size=batch_size)
     if kind == "diffusers":
-        from biasdiff.scoredecomp import DiffusersScore
+        from biasdiff.scores import DiffusersScore
         from biasdiff.devices import resolve_device, resolve_dtype
 
         if not score_model.get("id"):

@@ -15,29 +15,14 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from biasdiff.errors import DataError
+from biasdiff.grid import save_grid
 from biasdiff.io import file_sha256, save_npy, write_csv, write_parquet
-from biasdiff.manifest.integrity import INTEGRITY_KEY, RERUN_MANIFEST, verify_images
-from biasdiff.manifest.contact import contact_sheet
+from biasdiff.artifacts.integrity import INTEGRITY_KEY
+from biasdiff.artifacts.manifest import MANIFEST_COLUMNS
 from biasdiff.seeds import unit_uniform
-from biasdiff.synth.shards import SHARD_COLUMNS
+from biasdiff.artifacts.shards import SHARD_COLUMNS
 
 log = logging.getLogger(__name__)
-
-MANIFEST_COLUMNS = [
-    "array_index",
-    "prompt",
-    "index",
-    "words",
-    "gender",
-    "occupation",
-    "seed",
-    "split",
-    "shard_file",
-    "shard_row",
-    "backend",
-    "model_id",
-]
-
 
 def split_of(split_seed: int, prompt: str, index: int, val_fraction: float) -> str:
     """'val' with probability `val_fraction`, decided by a hash of (split_seed, prompt, index).
@@ -68,19 +53,16 @@ def _read_shard(path: str) -> pd.DataFrame:
     return df
 
 
-def build_manifest(
-    shard_paths: Sequence[str],
-    params: Mapping[str, Any],
-    manifest_path: str,
-    array_path: str,
-    counts_path: str,
-    contact_paths: Mapping[str, str],
-) -> pd.DataFrame:
-    """Build every manifest artifact from the shards.
+def run_manifest(shard_paths: Sequence[str], outputs: Mapping[str, Any], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Stage entry point (rule build_manifest): every manifest artifact from the shards.
 
-    params: image_size, prompts {name: {words, attributes}}, manifest {val_fraction, split_seed, contact_sheet_n}.
+    outputs: manifest (.parquet), array (.npy), counts (.csv), contacts {prompt: .png}.
+    settings: image_size, prompts {name: {words, attributes}}, manifest {val_fraction, split_seed, contact_sheet_n}.
     Rows are ordered by prompt (config order) then global index, so equal inputs give byte-identical outputs.
     """
+    params = settings
+    manifest_path, array_path, counts_path = outputs["manifest"], outputs["array"], outputs["counts"]
+    contact_paths = outputs.get("contacts") or {}
     size = int(params["image_size"])
     prompts = params["prompts"]
     mcfg = params["manifest"]
@@ -138,7 +120,7 @@ def build_manifest(
     for prompt, path in contact_paths.items():
         rows = np.flatnonzero(manifest["prompt"].to_numpy() == prompt)[: int(mcfg["contact_sheet_n"])]
         sheet_sources = [decode_png(shards["png"].iat[r], shards["shard_file"].iat[r], int(shards["shard_row"].iat[r])) for r in rows]
-        contact_sheet(sheet_sources, title=prompt, path=path)
+        save_grid(sheet_sources, path, pad=0, title=f"{prompt} ({len(sheet_sources)} images)")
     log.info("manifest: %d images of %d prompts, %d val", len(manifest), manifest["prompt"].nunique(), (manifest["split"] == "val").sum())
     return manifest
 
@@ -163,27 +145,3 @@ def count_table(manifest: pd.DataFrame) -> pd.DataFrame:
             table[split] = 0
     table["total"] = table["train"] + table["val"]
     return table[["prompt", "gender", "occupation", "train", "val", "total"]]
-
-
-def load_images(manifest_path: str | Path, array_path: str | Path, split: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """The manifest (optionally one split) and the packed uint8 array (memory-mapped, N×H×W×3).
-
-    The array's bytes are checked against the content hash the manifest records (`verify_images`) first, so a
-    changed or corrupt array is an error naming the file, never pixels silently trained on.
-    Rows of the returned frame keep their `array_index`, so `array[df.array_index]` gives their pixels.
-    """
-    for path in (manifest_path, array_path):
-        if not Path(path).is_file():
-            raise DataError(f"{path} does not exist; run the manifest rule (snakemake build_manifest) first")
-    verify_images(manifest_path, array_path)
-    manifest = pd.read_parquet(manifest_path)
-    array = np.load(array_path, mmap_mode="r", allow_pickle=False)
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
-        raise DataError(f"image array {array_path} is {array.dtype} {array.shape}, not uint8 (N, H, W, 3); {RERUN_MANIFEST}")
-    if len(array) != len(manifest):
-        raise DataError(f"{array_path} has {len(array)} images but {manifest_path} lists {len(manifest)}; {RERUN_MANIFEST}")
-    if split is not None:
-        if split not in ("train", "val"):
-            raise ValueError(f"split {split!r} is not one of ['train', 'val']")
-        manifest = manifest[manifest["split"] == split]
-    return manifest, array

@@ -17,31 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from biasdiff.artifacts.conditioning import condition_vector, load_conditioning
 from biasdiff.devices import resolve_device, resolve_dtype
 from biasdiff.errors import DataError
 from biasdiff.io import save_npy, write_parquet
-from biasdiff.sample.grid import save_grid
-from biasdiff.sample.samplers import sample_images
-from biasdiff.sample.words import NULL_WORD, sample_words  # noqa: F401  (re-exported)
+from biasdiff.grid import save_grid
+from biasdiff.model.sampling import get_sampler, sample_images
 from biasdiff.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
 TRAIN_RULE = "train_ddpm"
-
-
-def condition_vector(conditioning: Mapping[str, np.ndarray], word: str) -> np.ndarray:
-    """The (D,) float32 vector of `word`; the zero vector for the null condition. Unknown word -> DataError."""
-    if not conditioning:
-        raise DataError("the conditioning table is empty; rerun the embed stage")
-    if word == NULL_WORD:
-        dim = len(next(iter(conditioning.values())))
-        return np.zeros(dim, dtype=np.float32)
-    if word not in conditioning:
-        raise DataError(
-            f"word {word!r} is not in the conditioning table; valid words: {sorted(conditioning) + [NULL_WORD]}"
-        )
-    return np.asarray(conditioning[word], dtype=np.float32)
 
 
 def image_seeds(seed: int, word: str, n: int) -> list[int]:
@@ -64,7 +50,9 @@ def draw_word(
     device = resolve_device(params["device"])
     dtype = resolve_dtype(params.get("dtype", "auto"), device)
     seeds = image_seeds(params["seed"], word, params["n"])
-    steps = params["steps"] if params["sampler"] == "ddim" else None
+    sampler = get_sampler(params["sampler"])
+    steps = None if sampler.all_steps_by_default else params["steps"]
+    eta = float(params.get("eta", 0.0))
     log.info(
         "sampling %d images of %r: %s%s, guidance %.2f, %s weights, device %s",
         len(seeds), word, params["sampler"], f"-{steps}" if steps else "", params["guidance_scale"],
@@ -72,7 +60,7 @@ def draw_word(
     )
     images = sample_images(
         model, scheduler, vector, seeds, image_size=image_size, sampler=params["sampler"], steps=steps,
-        guidance_scale=params["guidance_scale"], eta=params.get("eta", 0.0), batch_size=params["batch_size"],
+        guidance_scale=params["guidance_scale"], eta=eta, batch_size=params["batch_size"],
         device=device, dtype=dtype, progress=progress,
     )
     meta = pd.DataFrame(
@@ -83,7 +71,7 @@ def draw_word(
             "sampler": params["sampler"],
             "steps": np.int64(steps if steps else scheduler.config.num_train_timesteps),
             "guidance_scale": float(params["guidance_scale"]),
-            "eta": float(params.get("eta", 0.0)) if params["sampler"] == "ddim" else float("nan"),  # ddim only
+            "eta": eta if "eta" in sampler.step_kwargs(eta) else float("nan"),  # samplers that take eta only
             "use_ema": bool(params["use_ema"]),
             "model": model_name,
         }
@@ -104,24 +92,23 @@ def check_model_dir(model_dir: str | os.PathLike, use_ema: bool) -> Path:
     return model_dir
 
 
-def sample_word(
+def run_sample(
     model_dir: str | os.PathLike,
-    conditioning_path: str | os.PathLike,
+    conditioning: str | os.PathLike,
     word: str,
-    images_path: str | os.PathLike,
-    meta_path: str | os.PathLike,
-    grid_path: str | os.PathLike,
-    params: Mapping[str, Any],
+    outputs: Mapping[str, str | os.PathLike],
+    settings: Mapping[str, Any],
 ) -> None:
-    """Stage entry point: load the model and the conditioning table, draw `word`, write the three artifacts.
+    """Stage entry point (rule sample_word): load the model and the conditioning table, draw `word`, write the
+    three artifacts `outputs` names: images (.npy), meta (.parquet), grid (.png).
 
     The image size is the model's own (`model.config.sample_size`).
     """
-    from biasdiff.embed import load_conditioning
-    from biasdiff.train.model import load_model_dir
+    params = settings
+    from biasdiff.model.unet import load_model_dir
 
     model_dir = check_model_dir(model_dir, params["use_ema"])
-    conditioning = load_conditioning(conditioning_path)
+    conditioning = load_conditioning(conditioning)
     condition_vector(conditioning, word)  # fail on a bad word before loading the model
     device = resolve_device(params["device"])
     dtype = resolve_dtype(params.get("dtype", "auto"), device)
@@ -129,7 +116,7 @@ def sample_word(
     model, scheduler = load_model_dir(model_dir, ema=params["use_ema"], device=device, dtype=dtype)
     image_size = int(model.config.sample_size)
     images, meta = draw_word(model, scheduler, conditioning, word, params, image_size, model_name=model_dir.name)
-    save_npy(images, images_path)
-    write_parquet(meta, meta_path)
-    save_grid(images, grid_path, n=params["grid_n"])
-    log.info("wrote %d images of %r to %s", len(images), word, images_path)
+    save_npy(images, outputs["images"])
+    write_parquet(meta, outputs["meta"])
+    save_grid(images, outputs["grid"], n=params["grid_n"])
+    log.info("wrote %d images of %r to %s", len(images), word, outputs["images"])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from biasdiff.artifacts.conditioning import NULL_WORD
 from biasdiff.errors import ConfigError
-
-NULL_WORD = "null"
 
 
 def sample_words(prompts: Mapping[str, Mapping[str, Any]]) -> list[str]:

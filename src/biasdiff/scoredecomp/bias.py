@@ -16,8 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from biasdiff.errors import ConfigError
-from biasdiff.scoredecomp.decomp import decompose
-from biasdiff.scoredecomp.noise import iter_noised
+from biasdiff.scores.decomp import decompose
+from biasdiff.scores.noise import iter_noised
 
 SCORE_BIAS_COLUMNS = ["word", "t", "images", "female_weight", "female_weight_se", "female_weight_q05",
                       "female_weight_q95", "n"]

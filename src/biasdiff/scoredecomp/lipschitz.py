@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from biasdiff.errors import ConfigError
-from biasdiff.scoredecomp.noise import iter_noised
+from biasdiff.scores.noise import iter_noised
 
 RATIO_COLUMNS = ["image", "t", "word_a", "word_b", "output_distance", "condition_distance", "ratio"]
 SUMMARY_COLUMNS = ["word_a", "word_b", "t", "condition_distance", "n", "mean", "std", "median", "q05", "q95", "max"]

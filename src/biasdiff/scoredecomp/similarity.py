@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from biasdiff.scoredecomp.noise import iter_noised, shared_noise
+from biasdiff.scores.noise import iter_noised, shared_noise
 
 PAIR_COLUMNS = ["t", "condition_a", "condition_b", "cosine", "cosine_std", "n"]
 TIME_COLUMNS = ["condition", "t_a", "t_b", "cosine", "cosine_std", "n"]

@@ -25,11 +25,12 @@ import pandas as pd
 
 from biasdiff.errors import DataError
 from biasdiff.io import save_figure, write_parquet
+from biasdiff.stats import wilson_interval
 from biasdiff.scoredecomp.bias import plot_score_bias, score_bias_weights, summarize_score_bias
-from biasdiff.scoredecomp.decomp import score_decomp
-from biasdiff.scoredecomp.elbo import elbo_classify
+from biasdiff.scores.decomp import score_decomp
+from biasdiff.scores.elbo import elbo_classify
 from biasdiff.scoredecomp.lipschitz import lipschitz_ratios, plot_lipschitz, summarize_lipschitz
-from biasdiff.scoredecomp.score_models import NULL, WordDDPMScore
+from biasdiff.scores.score_models import NULL, WordDDPMScore
 from biasdiff.scoredecomp.similarity import (
     condition_similarity,
     plot_condition_heatmaps,
@@ -41,29 +42,23 @@ from biasdiff.seeds import derive_seed, rng_for
 log = logging.getLogger(__name__)
 
 ACCURACY_COLUMNS = ["method", "variant", "timesteps", "n_draws", "evals_per_image", "accuracy", "n"]
-SAMPLE_NULL_WORD = "null"  # the sample stage's name for the null condition
 
 
 def load_score_model(model_dir: str | os.PathLike, conditioning_path: str | os.PathLike,
                      params: Mapping[str, Any]) -> WordDDPMScore:
     """The trained word-conditioned DDPM of `model_dir` with the embed stage's conditioning vectors."""
-    from biasdiff.embed import load_conditioning
+    from biasdiff.artifacts.conditioning import load_conditioning
 
     return WordDDPMScore.from_model_dir(model_dir, load_conditioning(conditioning_path), device=params["device"],
                                         dtype=params["dtype"], batch_size=params["batch_size"],
                                         ema=params["use_ema"])
 
 
-def model_dir_of(train_config_path: str | os.PathLike) -> Path:
-    """results/models/{model}/train_config.json -> results/models/{model}/."""
-    return Path(train_config_path).parent
-
-
 def held_out_images(manifest_path, array_path, split: str, n_images: int | None, seed: int
                     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(rows, uint8 images (N, H, W, 3), noise seeds (N,)) of up to n_images images of `split`, chosen by a
     seeded permutation (the same config picks the same images)."""
-    from biasdiff.manifest import load_images
+    from biasdiff.artifacts.manifest import load_images
 
     manifest, array = load_images(manifest_path, array_path, split=split)
     if manifest.empty:
@@ -153,34 +148,36 @@ def plot_accuracy_vs_evals(table: pd.DataFrame):
     return fig
 
 
-def run_classifier_audit(model_config: str, conditioning: str, manifest: str, images: str, accuracy_path: str,
-                         predictions_path: str, figure_path: str, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Rule scoredecomp_accuracy: gender accuracy of ScoreDecomp and the ELBO classifier on held-out images."""
-    model = load_score_model(model_dir_of(model_config), conditioning, params)
+def run_scoredecomp_accuracy(model_dir: str | os.PathLike, conditioning: str, manifest: str, images: str,
+                             outputs: Mapping[str, str], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Rule scoredecomp_accuracy: gender accuracy of ScoreDecomp and the ELBO classifier on held-out images.
+    outputs: accuracy, predictions, figure."""
+    params = settings
+    model = load_score_model(model_dir, conditioning, params)
     rows, imgs, seeds = held_out_images(manifest, images, params["split"], params["n_images"], params["seed"])
     _, truth = _gender_labels(rows, params["gender_words"])
     log.info("classifier audit on %d %s images (%s)", len(rows), params["split"], dict(rows["gender"].value_counts()))
     table, preds = classifier_accuracy(model, model.encode(imgs), seeds, truth, params)
     preds = preds.merge(rows[["array_index", "prompt", "index", "gender"]].rename_axis("image").reset_index(), on="image")
-    write_parquet(table, accuracy_path)
-    write_parquet(preds, predictions_path)
+    write_parquet(table, outputs["accuracy"])
+    write_parquet(preds, outputs["predictions"])
     fig = plot_accuracy_vs_evals(table)
-    save_figure(fig, figure_path)
+    save_figure(fig, outputs["figure"])
     log.info("accuracy table:\n%s", table.to_string(index=False))
     return table
 
 
-def run_sample_proportions(model_config: str, conditioning: str, sample_images: Mapping[str, str],
-                           classifier_audit: str | None, out_path: str, params: Mapping[str, Any]) -> pd.DataFrame:
+def run_scoredecomp_samples(model_dir: str | os.PathLike, conditioning: str, sample_images: Mapping[str, str],
+                            classifier_audit: str | None, outputs: Mapping[str, str], settings: Mapping[str, Any]
+                            ) -> pd.DataFrame:
     """Rule scoredecomp_samples: ScoreDecomp gender proportions of each word's samples (samples/{model}/{word}.npy).
 
     One row per word: n, female_weight (mean simplex weight on the female word = proportion of women),
     frac_female_argmax (fraction of samples labelled female) with a Wilson 95 % interval, and, when the
-    attribute-classifier audit (audit/sample_bias.parquet) is given, its frac_female / ci beside them.
+    attribute-classifier audit (audit/sample_bias.parquet) is given, its frac_female / ci beside them. outputs: table.
     """
-    from biasdiff.audit.stats import wilson_interval
-
-    model = load_score_model(model_dir_of(model_config), conditioning, params)
+    params = settings
+    model = load_score_model(model_dir, conditioning, params)
     attrs = list(params["gender_words"].values())
     ts, draws = list(params["timesteps"]), int(params["n_draws"])
     rows = []
@@ -207,7 +204,7 @@ def run_sample_proportions(model_config: str, conditioning: str, sample_images: 
         cls = cls.rename(columns={"frac_female": "classifier_frac_female", "ci_low": "classifier_ci_low",
                                   "ci_high": "classifier_ci_high"})
         table = table.merge(cls, on="word", how="left")
-    write_parquet(table, out_path)
+    write_parquet(table, outputs["table"])
     return table
 
 
@@ -220,10 +217,12 @@ def _words(model, section: Mapping[str, Any], exclude: Sequence[str] = ()) -> li
     return list(words)
 
 
-def run_score_bias(model_config: str, conditioning: str, manifest: str, images: str, table_path: str,
-                   figure_path: str, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Rule score_bias: female weight of each word's score on {male word, female word}, per t, on real images."""
-    model = load_score_model(model_dir_of(model_config), conditioning, params)
+def run_score_bias(model_dir: str | os.PathLike, conditioning: str, manifest: str, images: str,
+                   outputs: Mapping[str, str], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Rule score_bias: female weight of each word's score on {male word, female word}, per t, on real images.
+    outputs: table, figure."""
+    params = settings
+    model = load_score_model(model_dir, conditioning, params)
     section = params["score_bias"]
     male, female = params["gender_words"].values()
     words = _words(model, section, exclude=(male, female))
@@ -232,17 +231,19 @@ def run_score_bias(model_config: str, conditioning: str, manifest: str, images: 
                                  timesteps=section["timesteps"], n_draws=section["n_draws"], space=params["space"],
                                  progress=True)
     table = summarize_score_bias(weights, words, section["timesteps"], image_gender=rows["gender"].to_numpy())
-    write_parquet(table, table_path)
-    save_figure(plot_score_bias(table), figure_path)
+    write_parquet(table, outputs["table"])
+    save_figure(plot_score_bias(table), outputs["figure"])
     return table
 
 
-def run_similarity(model_config: str, conditioning: str, manifest: str, images: str, outputs: Mapping[str, str],
-                   params: Mapping[str, Any]) -> None:
-    """Rule score_similarity: cosine between conditions per t (heatmaps, pair curves) and across t per condition."""
+def run_score_similarity(model_dir: str | os.PathLike, conditioning: str, manifest: str, images: str,
+                         outputs: Mapping[str, str], settings: Mapping[str, Any]) -> None:
+    """Rule score_similarity: cosine between conditions per t (heatmaps, pair curves) and across t per condition.
+    outputs: conditions, timesteps, heatmaps, curves, timestep_heatmaps."""
     from biasdiff.scoredecomp.similarity import timestep_similarity
 
-    model = load_score_model(model_dir_of(model_config), conditioning, params)
+    params = settings
+    model = load_score_model(model_dir, conditioning, params)
     section = params["similarity"]
     conds = list(section.get("conditions") or model.conditions)
     _, imgs, seeds = _real_images(manifest, images, params, section)
@@ -256,17 +257,18 @@ def run_similarity(model_config: str, conditioning: str, manifest: str, images: 
     save_figure(plot_timestep_heatmaps(across), outputs["timestep_heatmaps"])
 
 
-def run_lipschitz(model_config: str, conditioning: str, manifest: str, images: str, ratios_path: str,
-                  summary_path: str, figure_path: str, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Rule lipschitz_diagnostic: ratio distribution per pair of words and t."""
-    model = load_score_model(model_dir_of(model_config), conditioning, params)
+def run_lipschitz_diagnostic(model_dir: str | os.PathLike, conditioning: str, manifest: str, images: str,
+                             outputs: Mapping[str, str], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Rule lipschitz_diagnostic: ratio distribution per pair of words and t. outputs: ratios, summary, figure."""
+    params = settings
+    model = load_score_model(model_dir, conditioning, params)
     section = params["lipschitz"]
     words = _words(model, section)
     _, imgs, seeds = _real_images(manifest, images, params, section)
     ratios = lipschitz_ratios(model, model.encode(imgs), seeds, words, section["timesteps"], space=params["space"],
                               progress=True)
     summary = summarize_lipschitz(ratios)
-    write_parquet(ratios, ratios_path)
-    write_parquet(summary, summary_path)
-    save_figure(plot_lipschitz(summary), figure_path)
+    write_parquet(ratios, outputs["ratios"])
+    write_parquet(summary, outputs["summary"])
+    save_figure(plot_lipschitz(summary), outputs["figure"])
     return summary

@@ -47,7 +47,7 @@ class StableBiasResult:
 def embedding_bias(professions: pd.DataFrame, embedding_source: Mapping, text_encoder: Mapping, device="cpu") -> pd.DataFrame:
     """One row per profession: profession, key, word_projection, n_in_vocab, oov_words, word_source, and the text
     encoder columns (cos_man, cos_woman, seed_ratio, text_ratio, text_encoder) when one is configured."""
-    from biasdiff.embed.sources import load_source
+    from biasdiff.vectors.sources import load_source
     from biasdiff.stablebias.wordbias import definitional_direction, profession_projections
 
     kv, label = load_source(embedding_source)

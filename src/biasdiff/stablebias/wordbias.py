@@ -16,10 +16,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from biasdiff.embed.bias import gender_direction, gender_projection
-from biasdiff.embed.projection import l2_normalize
-from biasdiff.embed.sources import lookup, resolve_word
-from biasdiff.embed.wordlists import DEFINITIONAL_PAIRS
+from biasdiff.vectors.bias import gender_direction, gender_projection
+from biasdiff.vectors.projection import l2_normalize
+from biasdiff.vectors.sources import lookup, resolve_word
+from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS
 
 
 def profession_words(profession: str) -> list[str]:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from biasdiff.io import write_parquet
 from biasdiff.seeds import derive_seed, rng_for
 from biasdiff.synth.procedural import RenderSettings, encode_png, render_person
-from biasdiff.synth.shards import SHARD_COLUMNS
+from biasdiff.artifacts.shards import SHARD_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -23,29 +23,31 @@ def image_seed(seed: int, prompt: str, index: int) -> int:
     return derive_seed(seed, prompt, index)
 
 
-def synthesize_shard(out_path: str, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Render images [params.start, params.stop) of `params.prompt` and write them to `out_path`.
+def run_synthesis(outputs: Mapping[str, str], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Stage entry point (rule synthesize_shard): render images [start, stop) of `settings["prompt"]` and write
+    them to `outputs["shard"]`.
 
-    params: prompt, text, attributes {gender, occupation, ...}, start, stop, seed, backend, store_size, settings (the backend's
+    settings: prompt, text, attributes {gender, occupation, ...}, start, stop, seed, backend, store_size, settings (the backend's
     section). Returns the shard as a DataFrame with SHARD_COLUMNS.
     """
+    params, out_path = settings, outputs["shard"]
     prompt, start, stop = params["prompt"], int(params["start"]), int(params["stop"])
     size = int(params["store_size"])
     attrs = params["attributes"]
     indices = list(range(start, stop))
     seeds = [image_seed(params["seed"], prompt, i) for i in indices]
     backend = params["backend"]
-    settings = dict(params["settings"])
+    backend_settings = dict(params["settings"])
     log.info("%s: images %d..%d with backend %s at %d px", prompt, start, stop - 1, backend, size)
 
     if backend == "procedural":
-        render = RenderSettings(size=size, **settings)
+        render = RenderSettings(size=size, **backend_settings)
         images = (render_person(rng_for(s), attrs["gender"], attrs["occupation"], render) for s in seeds)
         model_id, revision = PROCEDURAL_ID, None
     elif backend == "diffusers":
         from biasdiff.synth.diffusers_backend import DiffusersSettings, generate, load_pipeline
 
-        dsettings = DiffusersSettings(**settings)
+        dsettings = DiffusersSettings(**backend_settings)
         pipe = load_pipeline(dsettings)
         images = generate(pipe, params["text"], seeds, dsettings, size)
         model_id, revision = dsettings.model, dsettings.revision

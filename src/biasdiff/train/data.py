@@ -1,6 +1,7 @@
 """Training data: manifest rows + packed uint8 images + the word conditioning table, as tensors.
 
-Images in the packed array are uint8 (N, H, W, 3); the model sees float (B, 3, H, W) in [-1, 1].
+Images in the packed array are uint8 (N, H, W, 3); the model sees float (B, 3, H, W) in [-1, 1]
+(`biasdiff.model.pixels`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from biasdiff.artifacts.manifest import require_columns
 from biasdiff.errors import DataError
 
-MANIFEST_COLUMNS = ("array_index", "prompt", "words", "split")
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W) in [-1, 1]."""
-    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float (B, 3, H, W) in [-1, 1] -> uint8 (B, H, W, 3)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+# The manifest columns training reads.
+TRAIN_COLUMNS = ("array_index", "prompt", "words", "split")
 
 
 def conditioning_matrix(table: Mapping[str, np.ndarray], words: Iterable[str]) -> tuple[list[str], torch.Tensor]:
@@ -46,20 +38,6 @@ def conditioning_matrix(table: Mapping[str, np.ndarray], words: Iterable[str]) -
     return vocab, torch.from_numpy(matrix)
 
 
-def read_conditioning(path) -> dict[str, np.ndarray]:
-    """word -> (D,) float32 vector from results/embeddings/conditioning.parquet (the embed stage's reader)."""
-    from biasdiff.embed import load_conditioning
-
-    return dict(load_conditioning(path))
-
-
-def read_manifest(manifest_path, array_path) -> tuple[pd.DataFrame, np.ndarray]:
-    """(manifest DataFrame, images (N, H, W, 3) uint8 memory-mapped) via the manifest stage's reader."""
-    from biasdiff.manifest import load_images
-
-    return load_images(manifest_path, array_path)
-
-
 @dataclass
 class SplitData:
     """One split: `images` uint8 (N, H, W, 3) tensor, `words` per row, `array_index` (N,), `prompts` (N,)."""
@@ -77,9 +55,7 @@ def select_split(manifest: pd.DataFrame, images: np.ndarray, split: str,
     `prompt_words` (prompt -> configured words) overrides the manifest's `words` column when given, and is checked
     against it: a manifest built for other words is an error, not something to train on silently.
     """
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise DataError(f"manifest lacks column(s) {missing}; needs {list(MANIFEST_COLUMNS)}")
+    require_columns(manifest, TRAIN_COLUMNS)
     rows = manifest[manifest["split"] == split].sort_values("array_index")
     idx = rows["array_index"].to_numpy(dtype=np.int64)
     if len(idx) and (idx.max() >= len(images) or idx.min() < 0):

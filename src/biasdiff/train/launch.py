@@ -22,8 +22,8 @@ from biasdiff.errors import TrainingError
 log = logging.getLogger(__name__)
 
 
-def run_training(num_processes: int = 1, **kwargs: Any) -> dict[str, Any]:
-    """`biasdiff.train.trainer.train_ddpm(**kwargs)` in `num_processes` processes; returns its summary dict."""
+def run_train(num_processes: int = 1, **kwargs: Any) -> dict[str, Any]:
+    """Stage entry point (rule train_ddpm): `biasdiff.train.trainer.train_ddpm(**kwargs)` in `num_processes` processes; returns its summary dict."""
     if num_processes <= 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from biasdiff.train.trainer import train_ddpm
 

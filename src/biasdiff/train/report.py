@@ -11,8 +11,9 @@ import torch
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
+from biasdiff.grid import image_grid
 from biasdiff.io import atomic_path, save_figure
-from biasdiff.sample.samplers import sample_images
+from biasdiff.model.sampling import sample_images
 from biasdiff.seeds import derive_seed
 
 
@@ -64,11 +65,4 @@ def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tenso
                 for c in conds]
     finally:
         diffusers_logging.set_verbosity(previous)
-    scale = max(1, 64 // image_size)
-    cell = image_size * scale
-    canvas = Image.new("RGB", (n * (cell + 2) + 2, len(rows) * (cell + 2) + 2), "white")
-    for r, imgs in enumerate(rows):
-        for c, img in enumerate(imgs):
-            tile = Image.fromarray(img).resize((cell, cell), Image.Resampling.NEAREST)
-            canvas.paste(tile, (2 + c * (cell + 2), 2 + r * (cell + 2)))
-    return canvas
+    return image_grid(np.concatenate(rows), cols=n)

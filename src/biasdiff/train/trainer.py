@@ -16,8 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
-import shutil
 import signal
 import threading
 import time
@@ -33,23 +31,19 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from biasdiff.artifacts.conditioning import load_conditioning
+from biasdiff.artifacts.integrity import recorded_integrity
+from biasdiff.artifacts.manifest import load_images
 from biasdiff.devices import resolve_device
 from biasdiff.errors import ConfigError, TrainingError
-from biasdiff.io import share_tree, write_json
-from biasdiff.manifest import recorded_integrity
+from biasdiff.io import atomic_directory, write_json
 from biasdiff.seeds import derive_seed
 from biasdiff.train.checkpoint import config_hash, latest_checkpoint, save_checkpoint
-from biasdiff.train.data import (
-    SplitData,
-    conditioning_matrix,
-    read_conditioning,
-    read_manifest,
-    select_split,
-    to_model_range,
-)
-from biasdiff.train.device import autocast_dtype
-from biasdiff.train.model import WordConditionedUNet, build_scheduler, build_unet
-from biasdiff.train.modeldir import weights_hashes
+from biasdiff.train.data import TRAIN_COLUMNS, SplitData, conditioning_matrix, select_split
+from biasdiff.devices import autocast_dtype
+from biasdiff.model.directory import weights_hashes
+from biasdiff.model.pixels import to_unit
+from biasdiff.model.unet import WordConditionedUNet, build_scheduler, build_unet
 from biasdiff.train.report import plot_loss, sample_grid, write_log_csv
 from biasdiff.train.schedule import WordSchedule, apply_uncond, step_generator, uncond_mask
 
@@ -127,7 +121,7 @@ def validation_loss(model, scheduler, data: SplitData, cond_matrix: torch.Tensor
         t = torch.cat(ts).to(device)
         noise = torch.cat(noises).to(device)
         cond = cond_matrix[torch.tensor([word_ids[data.words[i][s]] for i, s in chunk])].to(device)
-        x0 = to_model_range(data.images[rows]).to(device)
+        x0 = to_unit(data.images[rows]).to(device)
         x_t = scheduler.add_noise(x0, noise, t)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             eps = model(x_t, t, cond)
@@ -180,7 +174,7 @@ def train_ddpm(
     conditioning_path: str | Path,
     out_dir: str | Path,
     checkpoint_dir: str | Path,
-    train_cfg: Mapping[str, Any],
+    settings: Mapping[str, Any],
     image_size: int,
     prompt_words: Mapping[str, list[str]],
     code: str = "",
@@ -190,14 +184,14 @@ def train_ddpm(
     """Train (or resume) one model and write `out_dir` = results/models/{model}/.
 
     Inputs: manifest Parquet (array_index, prompt, words, split) + packed uint8 (N, H, W, 3) images at `image_size`,
-    conditioning Parquet (word, vector). `train_cfg` is the validated `train:` config section; `prompt_words` maps each
+    conditioning Parquet (word, vector). `settings` is the validated `train:` config section; `prompt_words` maps each
     prompt to its configured words (checked against the manifest). Checkpoints go to `checkpoint_dir` (outside the
     rule's outputs). `on_step(step)` is called after every completed optimizer step (progress hooks, tests).
 
     Writes unet/, unet_ema/, scheduler/, train_config.json, train_log.csv, loss.png, samples.png. Returns the summary
     dict stored in train_config.json under "result".
     """
-    cfg = dict(train_cfg)
+    cfg = dict(settings)
     device = resolve_device(cfg["device"])
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
@@ -207,13 +201,13 @@ def train_ddpm(
     amp_dtype = autocast_dtype(cfg["precision"], device)
     seed = int(cfg["seed"])
 
-    manifest, images = read_manifest(manifest_path, array_path)
+    manifest, images = load_images(manifest_path, array_path, columns=TRAIN_COLUMNS)
     if images.shape[1:3] != (image_size, image_size):
         raise ConfigError(f"config key image_size: {image_size} but the packed images are {images.shape[1]}x{images.shape[2]}; "
                           "rebuild the manifest")
     train = select_split(manifest, images, "train", prompt_words)
     val = select_split(manifest, images, "val", prompt_words)
-    vocab, cond_matrix = conditioning_matrix(read_conditioning(conditioning_path),
+    vocab, cond_matrix = conditioning_matrix(load_conditioning(conditioning_path),
                                              [w for ws in prompt_words.values() for w in ws])
     word_ids = {w: i for i, w in enumerate(vocab)}
 
@@ -227,7 +221,7 @@ def train_ddpm(
     resolved = {"train": cfg, "image_size": image_size, "prompt_words": {k: list(v) for k, v in prompt_words.items()},
                 "code": code}
     # The checkpoint key: everything the weights depend on. The manifest's bytes carry the content hash of the packed
-    # pixels (verified against the array by read_manifest above); it is named here too, so the key says so itself.
+    # pixels (verified against the array by load_images above); it is named here too, so the key says so itself.
     hashed = {**resolved, "train": {k: v for k, v in cfg.items() if k not in _NOT_HASHED},
               "images_sha256": recorded_integrity(manifest_path)["images_sha256"]}
     chash = config_hash(hashed, manifest_path, conditioning_path)
@@ -292,7 +286,7 @@ def train_ddpm(
             drop = uncond_mask(b, cfg["p_uncond"], g)
             ids = torch.tensor([word_ids[w] for w in batch.words])
             mine = np.array_split(np.arange(b), world)[rank]  # this process's contiguous slice of the global batch
-            x0 = to_model_range(train.images[torch.from_numpy(batch.rows[mine])]).to(device)
+            x0 = to_unit(train.images[torch.from_numpy(batch.rows[mine])]).to(device)
             if cfg["channels_last"]:
                 x0 = x0.contiguous(memory_format=torch.channels_last)
             cond = apply_uncond(cond_matrix[ids[mine].to(device)], drop[mine].to(device))
@@ -360,11 +354,16 @@ def train_ddpm(
 def _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix, image_size, seed,
                    device, n_steps, steps_per_epoch, n_train, n_val, world, run) -> dict[str, Any]:
     """Assemble results/models/{model}/ in a temporary sibling directory, then move it into place."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    with atomic_directory(out_dir) as tmp:
+        result = _assemble_model_dir(tmp, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix,
+                                     image_size, seed, device, n_steps, steps_per_epoch, n_train, n_val, world, run)
+    log.info("wrote %s (final loss %.4f, val %s)", out_dir, result["final_loss"], result["final_val_loss"])
+    return result
+
+
+def _assemble_model_dir(tmp, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix, image_size, seed,
+                        device, n_steps, steps_per_epoch, n_train, n_val, world, run) -> dict[str, Any]:
+    """Write every file of a model directory into `tmp`; returns the `result` record of train_config.json."""
     model = model.to(memory_format=torch.contiguous_format).eval()
     model.save_pretrained(tmp / "unet", safe_serialization=True)
     ema_model = _ema_copy(model, ema)
@@ -387,9 +386,4 @@ def _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, 
               "params": sum(p.numel() for p in model.parameters()), "grid_rows": [*vocab, "(null)"],
               "weights_sha256": weights_hashes(tmp)}
     write_json({**resolved, "result": result}, tmp / "train_config.json")
-    share_tree(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    log.info("wrote %s (final loss %.4f, val %s)", out_dir, result["final_loss"], result["final_val_loss"])
     return result

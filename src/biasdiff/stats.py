@@ -9,19 +9,16 @@ from scipy import stats
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion k/n (Wilson 1927). (nan, nan) when n == 0."""
+    """Wilson score interval for a binomial proportion k/n (Wilson 1927), from scipy's
+    `binomtest(k, n).proportion_ci(method="wilson")`; sampling variance only. (nan, nan) when n == 0."""
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"wilson_interval needs 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return (math.nan, math.nan)
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: rounding must not exclude p = 0 or 1
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (float(lo), float(hi))
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    lo = 0.0 if k == 0 else max(0.0, float(ci.low))  # exact ends: rounding must not exclude p = 0 or 1
+    hi = 1.0 if k == n else min(1.0, float(ci.high))
+    return (lo, hi)
 
 
 def binomial_pvalue(k: int, n: int, p: float) -> float:

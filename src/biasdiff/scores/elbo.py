@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from biasdiff.errors import ConfigError
-from biasdiff.scoredecomp.noise import shared_noise
+from biasdiff.scores.noise import shared_noise
 
 log = logging.getLogger(__name__)
 

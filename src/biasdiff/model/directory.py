@@ -14,6 +14,12 @@ WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 RETRAIN = "retrain it: snakemake --forcerun train_ddpm"
 
 
+def model_dir_of(train_config_path: str | Path) -> Path:
+    """The model directory of its train_config.json (the file rules name as a model's input and output):
+    results/models/{model}/train_config.json -> results/models/{model}/."""
+    return Path(train_config_path).parent
+
+
 def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
     """Check a model directory before anything loads from it; returns the weights subdirectory to load.
 

@@ -25,8 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from biasdiff.errors import ConfigError
-from biasdiff.scoredecomp.noise import iter_noised
-from biasdiff.scoredecomp.simplex import simplex_least_squares
+from biasdiff.scores.noise import iter_noised
+from biasdiff.scores.simplex import simplex_least_squares
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from biasdiff.errors import ConfigError, DataError
+from biasdiff.model.pixels import to_unit
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,7 @@ def _images_to_unit(images: np.ndarray | torch.Tensor, device: torch.device, dty
         if images.ndim != 4:
             raise DataError(f"images tensor has shape {tuple(images.shape)}; expected (N, C, H, W) in [-1, 1]")
         return images.to(device=device, dtype=dtype)
-    arr = np.asarray(images)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-        raise DataError(f"images have dtype {arr.dtype} and shape {arr.shape}; expected uint8 (N, H, W, 3)")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).to(device=device, dtype=torch.float32)
-    return (x / 127.5 - 1.0).to(dtype)
+    return to_unit(np.asarray(images)).to(device=device, dtype=dtype)
 
 
 class _ScheduledScore:
@@ -220,12 +217,12 @@ class WordDDPMScore(_ScheduledScore):
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, conditioning: Mapping[str, np.ndarray], device="auto",
                        dtype: str | torch.dtype = "auto", batch_size: int = 64, ema: bool = True) -> "WordDDPMScore":
-        """Load `results/models/{model}/` through biasdiff.train.model.load_model_dir (EMA weights by default).
+        """Load `results/models/{model}/` through biasdiff.model.unet.load_model_dir (EMA weights by default).
 
         device/dtype: "auto" (CUDA if available else CPU; float32) or an explicit torch device / dtype name.
         """
         from biasdiff.devices import resolve_device, resolve_dtype
-        from biasdiff.train.model import load_model_dir
+        from biasdiff.model.unet import load_model_dir
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():

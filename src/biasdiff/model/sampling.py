@@ -12,7 +12,8 @@ ancestral noise draw, so image i is the same whatever the batch size or the numb
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,10 +22,36 @@ from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from biasdiff.errors import ConfigError
+from biasdiff.model.pixels import to_uint8
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = ("ddpm", "ddim")
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One entry of the sampler registry: the diffusers scheduler class that runs it, whether it walks all T
+    training steps by default (ancestral DDPM) or `steps` steps, and the extra keyword arguments its `step()` takes
+    from the sample settings."""
+
+    scheduler: type
+    all_steps_by_default: bool
+    step_kwargs: Callable[[float], dict]
+
+
+# name -> Sampler. A new sampler is one entry here (any diffusers scheduler with `step(eps, t, x, ...)`) plus its
+# name in schemas/config.schema.yaml's sample.sampler enum.
+SAMPLERS: dict[str, Sampler] = {
+    "ddpm": Sampler(DDPMScheduler, all_steps_by_default=True, step_kwargs=lambda eta: {}),
+    "ddim": Sampler(DDIMScheduler, all_steps_by_default=False, step_kwargs=lambda eta: {"eta": eta}),
+}
+
+
+def get_sampler(name: str) -> Sampler:
+    """The registry entry of `name`; ConfigError naming the valid samplers otherwise."""
+    if name not in SAMPLERS:
+        raise ConfigError(f"config key sample.sampler: {name!r} is not one of {list(SAMPLERS)}")
+    return SAMPLERS[name]
 
 
 def _eps(output) -> torch.Tensor:
@@ -59,17 +86,7 @@ def make_scheduler(base, sampler: str):
     carries over unchanged.
     """
     config = base.config if hasattr(base, "config") else base
-    if sampler == "ddpm":
-        return DDPMScheduler.from_config(config)
-    if sampler == "ddim":
-        return DDIMScheduler.from_config(config)
-    raise ConfigError(f"config key sample.sampler: {sampler!r} is not one of {list(SAMPLERS)}")
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] -> uint8 (B, H, W, 3), clamped, rounded."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return get_sampler(sampler).scheduler.from_config(config)
 
 
 @torch.inference_mode()
@@ -96,12 +113,11 @@ def sample_images(
     sampler: "ddpm" = ancestral DDPM over all T training steps (`steps` ignored unless given); "ddim" = DDIM with
     `steps` steps (eta 0 = deterministic given x_T). Returns uint8 (N, image_size, image_size, channels).
     """
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"config key sample.sampler: {sampler!r} is not one of {list(SAMPLERS)}")
+    entry = get_sampler(sampler)
     device = torch.device(device)
     sched = make_scheduler(scheduler, sampler)
     n_train = sched.config.num_train_timesteps
-    n_steps = n_train if (sampler == "ddpm" and steps is None) else int(steps or 50)
+    n_steps = n_train if (entry.all_steps_by_default and steps is None) else int(steps or 50)
     if not 1 <= n_steps <= n_train:
         raise ConfigError(f"config key sample.steps: {n_steps} must be between 1 and {n_train} (the model's T)")
     sched.set_timesteps(n_steps, device=device)
@@ -124,10 +140,7 @@ def sample_images(
         for t in sched.timesteps:
             t_batch = torch.full((b,), int(t), device=device, dtype=torch.long)
             eps = guided_eps(model, sched.scale_model_input(x, t), t_batch, c, guidance_scale)
-            if sampler == "ddim":
-                x = sched.step(eps, t, x, eta=eta, generator=gens).prev_sample
-            else:
-                x = sched.step(eps, t, x, generator=gens).prev_sample
+            x = sched.step(eps, t, x, generator=gens, **entry.step_kwargs(eta)).prev_sample
             bar.update(1)
         out[start : start + b] = to_uint8(x)
     bar.close()

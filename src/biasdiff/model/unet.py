@@ -25,7 +25,7 @@ from torch import nn
 
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.devices import resolve_device, resolve_dtype
-from biasdiff.train.modeldir import RETRAIN, verify_model_dir
+from biasdiff.model.directory import RETRAIN, verify_model_dir
 
 # Keys of a model config (the `train.unet` config section plus image_size and cond_dim).
 UNET_KEYS = (

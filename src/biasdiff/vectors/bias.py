@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biasdiff.embed.projection import l2_normalize
+from biasdiff.vectors.projection import l2_normalize
 
 
 def gender_direction(female: np.ndarray, male: np.ndarray) -> tuple[np.ndarray, float]:
