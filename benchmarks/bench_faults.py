@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "configs", "src", "envs", "report", "profiles"]
+COPY = ["Snakefile", "config.yaml", "rules", "scripts", "configs", "src", "envs", "report", "profiles"]
 SMOKE = ["--configfile", "configs/smoke.yaml"]
 MODEL = Path("results/models/default")
 ERROR = re.compile(r"(ConfigError|DataError|TrainingError|WorkflowError|Exception|Error)\b.*")

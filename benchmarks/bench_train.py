@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,18 +29,23 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 from biasdiff.model.unet import build_scheduler, build_unet  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
 from biasdiff.manifest.build import write_manifest  # noqa: E402
-from train_fixtures import PROMPT_WORDS, train_defaults  # noqa: E402
+from biasdiff.config import section_defaults  # noqa: E402
 
 SIZE = 32
+# Three prompts of the default config with their words (what the timed training sees; pixels are random).
+PROMPT_WORDS = {
+    "male_nurse": ["man", "nurse", "person"],
+    "female_nurse": ["woman", "nurse", "person"],
+    "man": ["man", "person", "man"],
+}
 
 
 def default_train_cfg() -> dict:
-    cfg = train_defaults()
+    cfg = section_defaults("train")
     user = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
     for key, value in user.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value

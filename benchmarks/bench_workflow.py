@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks/out"
-COPY = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "configs", "src", "envs", "report", "profiles"]
+COPY = ["Snakefile", "config.yaml", "rules", "scripts", "configs", "src", "envs", "report", "profiles"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 

@@ -1,6 +1,6 @@
 """Shared fixtures for workflow tests: one complete smoke run per test session, copied by the tests that mutate it.
 
-`smoke_workdir` copies the workflow (Snakefile, rules/, scripts/, schemas/, configs/, config.yaml, src/, envs/,
+`smoke_workdir` copies the workflow (Snakefile, rules/, scripts/, configs/, config.yaml, src/, envs/,
 report/, profiles/) into a temporary directory and runs `snakemake --cores 2 --configfile configs/smoke.yaml` there
 once. Tests that edit files copy that finished directory first (`copy_workdir`), so they never disturb each other.
 Helpers for running Snakemake and reading dry runs live in tests/workflow_run.py.

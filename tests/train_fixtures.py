@@ -6,11 +6,9 @@ import copy
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from biasdiff.config import SCHEMA_DIR, _registry, _with_defaults
+from biasdiff.config import section_defaults
 from biasdiff.manifest.build import write_manifest
-import jsonschema
 
 PROMPT_WORDS = {
     "male_nurse": ["man", "nurse", "person"],
@@ -22,10 +20,7 @@ COLOURS = {"male_nurse": (40, 80, 200), "female_nurse": (200, 60, 60), "man": (1
 
 def train_defaults() -> dict:
     """The `train:` section with every schema default filled in."""
-    schema = yaml.safe_load((SCHEMA_DIR / "train.schema.yaml").read_text())
-    cfg: dict = {}
-    _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry(SCHEMA_DIR)).validate(cfg)
-    return cfg
+    return section_defaults("train")
 
 
 def tiny_train_cfg(**overrides) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # What a user's checkout holds that the workflow needs (results/, .snakemake/, .venv/ excluded).
-COPY = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "configs", "src", "envs", "report", "profiles"]
+COPY = ["Snakefile", "config.yaml", "rules", "scripts", "configs", "src", "envs", "report", "profiles"]
 SMOKE = ("--configfile", "configs/smoke.yaml")
 
 

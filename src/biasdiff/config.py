@@ -1,4 +1,5 @@
-"""Load and validate the workflow config against `schemas/config.schema.yaml` (JSON Schema, YAML-encoded).
+"""Load and validate the workflow config against `schemas/config.schema.yaml` in this package (JSON Schema,
+YAML-encoded).
 
 The main schema refers to one schema file per section (`$ref: embedding.schema.yaml`); `validate_config` fills
 defaults from the schema, then runs the cross-field checks JSON Schema cannot express. Every failure is a
@@ -18,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from biasdiff.errors import ConfigError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data: found from an installed package too
 MAIN_SCHEMA = "config.schema.yaml"
 
 
@@ -76,6 +77,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def load_schema(schema_dir: Path = SCHEMA_DIR) -> dict:
     return yaml.safe_load((schema_dir / MAIN_SCHEMA).read_text())
+
+
+def section_defaults(section: str, schema_dir: Path = SCHEMA_DIR) -> dict:
+    """Every default of one config section (`schemas/<section>.schema.yaml`), as an empty section validates to."""
+    schema = yaml.safe_load((schema_dir / f"{section}.schema.yaml").read_text())
+    cfg: dict = {}
+    _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry(schema_dir)).validate(cfg)
+    return cfg
 
 
 def validate_schema(config: dict, schema_dir: Path = SCHEMA_DIR) -> dict:

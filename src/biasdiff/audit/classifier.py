@@ -222,10 +222,12 @@ def _evaluate(models: Sequence[AttributeCNN], x: torch.Tensor, y: dict[str, torc
 
 
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int) -> list[list[int]]:
-    """Counts (n, n): rows = true class, columns = predicted class."""
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (np.asarray(true), np.asarray(pred)), 1)
-    return m.tolist()
+    """Counts (n, n) of class indices 0..n-1: rows = true class, columns = predicted class (pandas' crosstab, as the
+    FairFace audit counts its confusions)."""
+    import pandas as pd
+
+    classes = pd.Categorical(np.asarray(true), categories=range(n)), pd.Categorical(np.asarray(pred), categories=range(n))
+    return pd.crosstab(*classes, dropna=False).reindex(index=range(n), columns=range(n), fill_value=0).to_numpy().tolist()
 
 
 def bootstrap_indices(n: int, fraction: float, seed: int) -> torch.Tensor:

@@ -58,9 +58,6 @@ CLASSIFIER_ORDER: Mapping[str, tuple[str, ...]] = {
 CANONICAL: Mapping[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RACES}
 ORDERS: Mapping[str, Mapping[str, tuple[str, ...]]] = {"hf_parquet": HF_ORDER, "classifier": CLASSIFIER_ORDER}
 
-# Lower-case gender words used by the rest of the pipeline (manifest: "female"/"male").
-GENDER_TO_PIPELINE = {"Male": "male", "Female": "female"}
-
 
 def names_from_indices(indices: Sequence[int] | np.ndarray, column: str, source: str) -> list[str]:
     """Map class indices of `column` ("age", "gender", "race") in `source` ("hf_parquet" or "classifier") to names.

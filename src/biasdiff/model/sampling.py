@@ -40,7 +40,7 @@ class Sampler:
 
 
 # name -> Sampler. A new sampler is one entry here (any diffusers scheduler with `step(eps, t, x, ...)`) plus its
-# name in schemas/config.schema.yaml's sample.sampler enum.
+# name in the sample.sampler enum of src/biasdiff/schemas/sample.schema.yaml.
 SAMPLERS: dict[str, Sampler] = {
     "ddpm": Sampler(DDPMScheduler, all_steps_by_default=True, step_kwargs=lambda eta: {}),
     "ddim": Sampler(DDIMScheduler, all_steps_by_default=False, step_kwargs=lambda eta: {"eta": eta}),

@@ -1,16 +1,17 @@
 """Stage entry points of the own-model score audits (one per workflow rule; each writes its artifacts atomically).
 
-`params` is the validated `scoredecomp:` config section (schemas/scoredecomp.schema.yaml). Gender labels map to
-conditions through `params["gender_words"]` ({male: man, female: woman}); the first is attribute 0, the second 1.
+Each `run_<rule>(model_dir, conditioning, ..., outputs, settings)`: `settings` is the validated `scoredecomp:` config
+section (biasdiff/schemas/scoredecomp.schema.yaml), `outputs` the rule's outputs by name. Gender labels map to
+conditions through `settings["gender_words"]` ({male: man, female: woman}); the first is attribute 0, the second 1.
 
-- run_classifier_audit: ScoreDecomp (every variant; single timesteps with 1 and all draws, and all timesteps) and
+- run_scoredecomp_accuracy: ScoreDecomp (every variant; single timesteps with 1 and all draws, and all timesteps) and
   the ELBO classifier (each budget, and the pruned schedule if given) on held-out labeled images →
   scoredecomp_accuracy.parquet (method, variant, timesteps, n_draws, evals_per_image, accuracy, n), per-image
   predictions, and accuracy against evaluations per image.
-- run_sample_proportions: ScoreDecomp proportions of each word's samples, beside the attribute-classifier audit.
+- run_scoredecomp_samples: ScoreDecomp proportions of each word's samples, beside the attribute-classifier audit.
 - run_score_bias: score-space female weight per word and t on real images.
-- run_similarity: cosine between conditions per t, and across t per condition.
-- run_lipschitz: ||ε̂(y1) − ε̂(y2)|| / ||y1 − y2|| per pair of words and t.
+- run_score_similarity: cosine between conditions per t, and across t per condition.
+- run_lipschitz_diagnostic: ||ε̂(y1) − ε̂(y2)|| / ||y1 − y2|| per pair of words and t.
 """
 
 from __future__ import annotations

@@ -194,7 +194,7 @@ class WordDDPMScore(_ScheduledScore):
     """The own word-conditioned DDPM in pixel space: conditions are words, the null condition is the zero vector.
 
     `model(sample (B, 3, H, W) in [-1, 1], timestep (B,), cond (B, D)) -> ε̂` (a tensor or an object with `.sample`).
-    `conditioning` maps each word to its (D,) vector (biasdiff.embed.load_conditioning).
+    `conditioning` maps each word to its (D,) vector (biasdiff.artifacts.conditioning.load_conditioning).
     """
 
     def __init__(self, model: torch.nn.Module, scheduler_config: Mapping, conditioning: Mapping[str, np.ndarray],
