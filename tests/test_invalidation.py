@@ -86,6 +86,7 @@ LIBRARY_EDITS = {
     "library_manifest_build": "biasdiff.manifest.build",
     "library_embed_projection": "biasdiff.vectors.projection",
     "library_seeds": "biasdiff.seeds",
+    "library_image_grids": "biasdiff.grid",
 }
 
 # (id, edit, rules it must rerun directly (None: the rules whose scripts load the edited module, measured))
@@ -94,7 +95,6 @@ ROWS = [
     ("script_content", append_comment("scripts/build_manifest.py"), {"build_manifest"}),
     *[(row, edit_library(module), None) for row, module in LIBRARY_EDITS.items()],
     ("comment_in_library", edit_library("biasdiff.grid", comment_only=True), set()),
-    ("code_in_image_grids", edit_library("biasdiff.grid"), None),
     ("unrelated_rewrite", rewrite_config_unchanged, set()),
     ("fairface_timesteps", set_config("fairface", "timesteps", value=[200, 600]), {"fairface_audit"}),
     ("cfg_scale", set_config("sample", "guidance_scale", value=2.0), {"sample_word"}),
