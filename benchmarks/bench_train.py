@@ -6,10 +6,12 @@ Measures, in one run:
   torch.utils.flop_counter (forward + backward of one step);
 - the full training loop (`train_ddpm` on an in-memory synthetic manifest: schedule, noise, dropout, clipping,
   LR schedule, EMA, logging; validation and checkpoints excluded) in images/s; its overhead over the bare loop;
+- the same in bf16 autocast (weights, optimizer and loss fp32), with the achieved FLOP/s against the bf16 matmul rate;
 - variants of the bare loop: threads 1 vs 2, channels_last, batch size, torch.compile (with --compile);
 - peak RSS, and the load average before and after (the machine is shared).
 
-Usage: .venv/bin/python benchmarks/bench_train.py [--steps 12] [--compile]
+Usage: .venv/bin/python benchmarks/bench_train.py [--steps 12] [--compile] [--quick] [--batch B]
+       [--unet '{block_out_channels: [32, 64, 128]}']
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from biasdiff.model.unet import build_scheduler, build_unet  # noqa: E402
 from biasdiff.train.trainer import train_ddpm  # noqa: E402
 from biasdiff.manifest.build import write_manifest  # noqa: E402
 from biasdiff.config import section_defaults  # noqa: E402
+from biasdiff.devices import autocast  # noqa: E402
+from biasdiff.hardware import cpu_bf16_flags  # noqa: E402
 
 SIZE = 32
 # Three prompts of the default config with their words (what the timed training sees; pixels are random).
@@ -52,9 +56,9 @@ def default_train_cfg() -> dict:
     return cfg
 
 
-def matmul_gflops(threads: int, n: int = 1024, reps: int = 20) -> float:
+def matmul_gflops(threads: int, n: int = 1024, reps: int = 20, dtype=torch.float32) -> float:
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     tic = time.perf_counter()
@@ -63,8 +67,9 @@ def matmul_gflops(threads: int, n: int = 1024, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - tic) / 1e9
 
 
-def bare_loop(unet_cfg: dict, batch: int, steps: int, threads: int, channels_last=False, compile_=False):
-    """(images/s, FLOPs per step) of forward + MSE + backward + AdamW step on one fixed batch."""
+def bare_loop(unet_cfg: dict, batch: int, steps: int, threads: int, channels_last=False, compile_=False, amp=None):
+    """(images/s, FLOPs per step) of forward + MSE + backward + AdamW step on one fixed batch; `amp`: autocast dtype
+    of the forward pass (weights, optimizer and loss fp32, as in training)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_unet({**unet_cfg, "image_size": SIZE, "cond_dim": 128}).train()
@@ -80,7 +85,9 @@ def bare_loop(unet_cfg: dict, batch: int, steps: int, threads: int, channels_las
     fwd = torch.compile(model) if compile_ else model
 
     def step():
-        loss = F.mse_loss(fwd(sched.add_noise(x0, noise, t), t, cond), noise)
+        with autocast(torch.device("cpu"), amp):
+            eps = fwd(sched.add_noise(x0, noise, t), t, cond)
+        loss = F.mse_loss(eps.float(), noise)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -96,7 +103,7 @@ def bare_loop(unet_cfg: dict, batch: int, steps: int, threads: int, channels_las
     return batch * steps / (time.perf_counter() - tic), flops
 
 
-def full_loop(cfg: dict, steps: int, threads: int) -> tuple[float, float]:
+def full_loop(cfg: dict, steps: int, threads: int, precision: str = "fp32") -> tuple[float, float]:
     """(steady-state images/s of train_ddpm's steps, wall seconds of the whole call) on synthetic data."""
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +119,7 @@ def full_loop(cfg: dict, steps: int, threads: int) -> tuple[float, float]:
             tmp / "c.parquet")
         run_cfg = {**cfg, "steps": steps, "threads": threads, "val_every": 10**6, "checkpoint_every": 10**6,
                    "wandb": {"mode": "disabled", "project": "bench"}, "grid": {**cfg["grid"], "n": 1, "steps": 1, "every": 0},
-                   "device": "cpu"}
+                   "device": "cpu", "precision": precision}
         tic = time.perf_counter()
         train_ddpm(tmp / "m.parquet", tmp / "a.npy", tmp / "c.parquet", tmp / "out", tmp / "ck", run_cfg, SIZE,
                    PROMPT_WORDS)
@@ -127,20 +134,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on CPU)")
+    parser.add_argument("--unet", default=None, help="YAML mapping overriding train.unet, e.g. '{block_out_channels: [32, 64, 128]}'")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default: config.yaml's)")
+    parser.add_argument("--quick", action="store_true", help="only the fp32 / bf16 bare and full loops")
     args = parser.parse_args()
     cfg = default_train_cfg()
+    if args.unet:
+        cfg["unet"] = {**cfg["unet"], **yaml.safe_load(args.unet)}
+    if args.batch:
+        cfg["batch_size"] = args.batch
     unet, batch = cfg["unet"], cfg["batch_size"]
     load0 = os.getloadavg()
-    print(f"load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} cores")
+    print(f"load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} cores; "
+          f"CPU bf16 units: {cpu_bf16_flags() or 'none'}; unet {unet}, batch {batch}")
     rows = []
-    for th in (2, 1):
-        rows.append((f"fp32 matmul 1024^2, {th} thread(s)", f"{matmul_gflops(th):.0f} GFLOP/s", ""))
+    for th in (2, 1) if not args.quick else (2,):
+        for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            rows.append((f"{name} matmul 1024^2, {th} thread(s)", f"{matmul_gflops(th, dtype=dt):.0f} GFLOP/s", ""))
+    bf16_rate = matmul_gflops(2, dtype=torch.bfloat16)
     ips, flops = bare_loop(unet, batch, args.steps, 2)
-    rows.append((f"bare loop, batch {batch}, 2 threads", f"{ips:.1f} img/s",
+    rows.append((f"bare loop fp32, batch {batch}, 2 threads", f"{ips:.1f} img/s",
                  f"{flops / 1e9:.1f} GFLOP/step -> {flops * ips / batch / 1e9:.0f} GFLOP/s"))
+    ips16, _ = bare_loop(unet, batch, args.steps, 2, amp=torch.bfloat16)
+    rows.append((f"bare loop bf16 autocast, batch {batch}, 2 threads", f"{ips16:.1f} img/s",
+                 f"{flops * ips16 / batch / 1e9:.0f} GFLOP/s = {100 * flops * ips16 / batch / 1e9 / bf16_rate:.0f}% of the "
+                 f"bf16 matmul rate; {ips16 / ips:.2f}x fp32"))
     full_ips, wall = full_loop(cfg, args.steps + 4, 2)
-    rows.append((f"full train_ddpm loop, batch {batch}, 2 threads", f"{full_ips:.1f} img/s",
+    rows.append((f"full train_ddpm loop fp32, batch {batch}, 2 threads", f"{full_ips:.1f} img/s",
                  f"overhead vs bare {100 * (ips / full_ips - 1):+.1f}%; call wall {wall:.1f} s"))
+    full16, wall16 = full_loop(cfg, args.steps + 4, 2, precision="bf16")
+    rows.append((f"full train_ddpm loop bf16, batch {batch}, 2 threads", f"{full16:.1f} img/s",
+                 f"overhead vs bare {100 * (ips16 / full16 - 1):+.1f}%; {full16 / full_ips:.2f}x fp32; call wall "
+                 f"{wall16:.1f} s"))
+    if args.quick:
+        _print(rows)
+        return
     for label, kw in [("1 thread", dict(threads=1)), ("channels_last", dict(threads=2, channels_last=True))]:
         v, _ = bare_loop(unet, batch, args.steps, **kw)
         rows.append((f"bare loop, batch {batch}, {label}", f"{v:.1f} img/s", f"{100 * (v / ips - 1):+.1f}% vs default"))
@@ -159,6 +187,10 @@ def main() -> None:
     rows.append(("peak RSS of this process", f"{peak:.0f} MiB", ""))
     load1 = os.getloadavg()
     rows.append(("load average after", f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}", ""))
+    _print(rows)
+
+
+def _print(rows) -> None:
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>14}  {note}")

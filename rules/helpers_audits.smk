@@ -164,6 +164,7 @@ _SCOREDECOMP_SHARED = (
     "seed",
     "device",
     "dtype",
+    "precision",
     "batch_size",
     "use_ema",
     "space",

@@ -172,6 +172,31 @@ def check_inputs(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key stablebias.dataset.path: {dataset['path']!r} does not exist; give the "
                               "StableBias images dataset (Parquet file or folder) or null for the published tables")
         _check_local_model("stablebias.dataset.clip", dataset.get("clip"), "openai/clip-vit-base-patch32")
+    check_precisions(config)
+
+
+# (precision key, device key) of every section whose forward passes run under `precision`.
+PRECISION_KEYS = (("train", "precision", "device"), ("sample", "precision", "device"),
+                  ("audit.classifier", "precision", "device"), ("scoredecomp", "precision", "device"),
+                  ("fairface", "precision", "device"))
+
+
+def check_precisions(config: Mapping[str, Any]) -> None:
+    """`precision: bf16` on a CPU without bf16 units is an error before any job (it would run emulated, several times
+    slower than fp32). A device `auto` counts as the CPU where no NVIDIA driver is loaded."""
+    from biasdiff.hardware import BF16_FLAGS, cpu_bf16_flags, cuda_present
+
+    for section, key, device_key in PRECISION_KEYS:
+        node: Any = config
+        for part in section.split("."):
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        if not isinstance(node, Mapping) or node.get(key) != "bf16":
+            continue
+        device = str(node.get(device_key, "auto"))
+        on_cpu = device == "cpu" or (device == "auto" and not cuda_present())
+        if on_cpu and not cpu_bf16_flags():
+            raise ConfigError(f"config key {section}.{key}: bf16 needs a CPU with bf16 units ({' or '.join(BF16_FLAGS)} "
+                              "in /proc/cpuinfo) and this one has none; valid here: auto (= fp32), fp32")
 
 
 def _looks_like_path(model: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from biasdiff.errors import ConfigError
+from biasdiff.hardware import BF16_FLAGS, cpu_bf16_flags
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -31,13 +32,41 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for the forward pass: `"auto"` -> bfloat16 on CUDA, None (plain fp32) elsewhere;
-    `"bf16"` -> bfloat16 on any device (CPU autocast supports it); `"fp32"` -> None."""
+def autocast_dtype(precision: str, device: torch.device, key: str = "train.precision") -> torch.dtype | None:
+    """The autocast dtype of the forward passes (weights, optimizer state, EMA and losses stay fp32), or None for
+    plain fp32.
+
+    `"auto"` -> bfloat16 on CUDA and on CPUs with bf16 matmul units (`biasdiff.hardware.cpu_bf16_flags`: AMX or
+    AVX-512 BF16), fp32 on other CPUs; `"bf16"` -> bfloat16 (a CPU without bf16 units is a ConfigError naming `key`:
+    emulated bf16 is several times slower than fp32); `"fp32"` -> None.
+    """
     if precision not in PRECISIONS:
-        raise ConfigError(f"config key train.precision: {precision!r} is not one of {list(PRECISIONS)}")
+        raise ConfigError(f"config key {key}: {precision!r} is not one of {list(PRECISIONS)}")
     if precision == "fp32":
         return None
-    if precision == "bf16":
+    if device.type != "cpu":
         return torch.bfloat16
-    return torch.bfloat16 if device.type == "cuda" else None
+    if cpu_bf16_flags():
+        return torch.bfloat16
+    if precision == "bf16":
+        raise ConfigError(f"config key {key}: bf16 needs a CPU with bf16 units ({' or '.join(BF16_FLAGS)} in "
+                          "/proc/cpuinfo) and this one has none; valid here: auto (= fp32), fp32")
+    return None
+
+
+def forward_precision(precision: str, device: torch.device, weights: torch.dtype, key: str) -> torch.dtype | None:
+    """The autocast dtype for a model whose weights are `weights`: `autocast_dtype(precision, ...)` for fp32 weights;
+    None for weights already in half precision (`dtype: float16`/`bfloat16`, or `auto` on CUDA), which run as they are."""
+    amp = autocast_dtype(precision, device, key)
+    return amp if weights == torch.float32 else None
+
+
+def precision_label(amp: torch.dtype | None) -> str:
+    """"bf16" / "fp16" / "fp32" for an autocast or weights dtype (None = fp32): what a run's forward passes ran in,
+    as artifacts record it."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp, "fp32")
+
+
+def autocast(device: torch.device, amp: torch.dtype | None):
+    """`torch.autocast` for `amp` on `device`'s type (a no-op context for amp None)."""
+    return torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None)

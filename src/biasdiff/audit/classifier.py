@@ -34,7 +34,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from biasdiff.devices import autocast, autocast_dtype, precision_label
 from biasdiff.errors import DataError
+from biasdiff.hardware import cpu_bf16_flags
 from biasdiff.io import atomic_path
 from biasdiff.model.pixels import to_unit
 from biasdiff.seeds import derive_seed, unit_uniform
@@ -97,16 +99,26 @@ class AttributeClassifier:
     models: list[AttributeCNN]
     labels: dict[str, list[str]]
     width: int
+    precision: str = "fp32"  # what it was trained in ("bf16": its forward passes run under bf16 autocast)
+
+    def amp(self, device: str | torch.device) -> torch.dtype | None:
+        """The autocast dtype of inference: bf16 for a classifier trained in bf16 where the device has bf16 units,
+        else None (fp32)."""
+        device = torch.device(device)
+        return torch.bfloat16 if self.precision == "bf16" and (device.type != "cpu" or cpu_bf16_flags()) else None
 
     @torch.inference_mode()
     def member_proba(self, images: np.ndarray, batch_size: int = 256, device: str | torch.device = "cpu") -> dict:
         """Class probabilities per head and member: {head: float (n_members, N, n_classes)} for uint8 (N, H, W, 3)."""
         models = [model.to(device).eval() for model in self.models]
+        amp = self.amp(device)
         out: dict[str, list[list[np.ndarray]]] = {h: [[] for _ in models] for h in self.labels}
         for start in range(0, len(images), batch_size):
             x = to_tensor(images[start : start + batch_size]).to(device)
             for m, model in enumerate(models):
-                for head, logits in model(x).items():
+                with autocast(torch.device(device), amp):
+                    logits_of = model(x)
+                for head, logits in logits_of.items():
                     out[head][m].append(logits.float().softmax(-1).cpu().numpy())
         return {
             h: np.stack([np.concatenate(v) if v else np.zeros((0, len(self.labels[h]))) for v in per_member])
@@ -137,7 +149,7 @@ class AttributeClassifier:
         }
         with atomic_path(directory / "model.safetensors") as tmp:
             save_file(state, str(tmp))
-        meta = {"labels": self.labels, "width": self.width, "members": len(self.models)}
+        meta = {"labels": self.labels, "width": self.width, "members": len(self.models), "precision": self.precision}
         with atomic_path(directory / "classifier.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -162,7 +174,8 @@ class AttributeClassifier:
             prefix = f"member{m}."
             model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             models.append(model.eval())
-        return cls(models, {h: list(v) for h, v in meta["labels"].items()}, int(meta["width"]))
+        return cls(models, {h: list(v) for h, v in meta["labels"].items()}, int(meta["width"]),
+                   str(meta.get("precision", "fp32")))
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -205,16 +218,19 @@ def _encode(values: Sequence[str], labels: list[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _evaluate(models: Sequence[AttributeCNN], x: torch.Tensor, y: dict[str, torch.Tensor], batch_size: int) -> dict:
-    """Loss (mean summed-over-heads NLL of the members' mean probabilities), predictions and accuracy per head."""
+def _evaluate(models: Sequence[AttributeCNN], x: torch.Tensor, y: dict[str, torch.Tensor], batch_size: int,
+              amp: torch.dtype | None = None) -> dict:
+    """Loss (mean summed-over-heads NLL of the members' mean probabilities), predictions and accuracy per head.
+    `amp`: autocast dtype of the forward passes (probabilities and loss in fp32)."""
     for model in models:
         model.eval()
     preds = {h: [] for h in y}
     loss = 0.0
     for start in range(0, len(x), batch_size):
-        outs = [model(x[start : start + batch_size]) for model in models]
+        with autocast(x.device, amp):
+            outs = [model(x[start : start + batch_size]) for model in models]
         for h in y:
-            proba = torch.stack([o[h].softmax(-1) for o in outs]).mean(0)
+            proba = torch.stack([o[h].float().softmax(-1) for o in outs]).mean(0)
             loss += F.nll_loss(proba.clamp_min(1e-12).log(), y[h][start : start + batch_size], reduction="sum").item()
             preds[h].append(proba.argmax(1))
     preds = {h: torch.cat(p) for h, p in preds.items()}
@@ -247,6 +263,7 @@ def _fit_member(
     member: int,
     device: str | torch.device,
     progress: bool,
+    amp: torch.dtype | None = None,
 ) -> tuple[AttributeCNN, list[dict], int]:
     """Train member `member` on its bootstrap share of x["train"], early-stopped on x["val"].
 
@@ -272,13 +289,14 @@ def _fit_member(
         for start in tqdm(range(0, n_train, bs), desc=desc, disable=not progress, leave=False):
             batch = order[start : start + bs]
             xb = _augment(x_train[batch], gen, float(settings["noise_std"])).to(device)
-            out = model(xb)
-            loss = sum(F.cross_entropy(out[h], y_train[h][batch].to(device)) for h in HEADS)
+            with autocast(xb.device, amp):
+                out = model(xb)
+            loss = sum(F.cross_entropy(out[h].float(), y_train[h][batch].to(device)) for h in HEADS)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(batch)
-        val = _evaluate([model], x_val, y_val, bs)
+        val = _evaluate([model], x_val, y_val, bs, amp)
         history.append({"member": member, "epoch": epoch, "train_loss": total / n_train, "val_loss": val["loss"],
                         **{f"val_{h}_accuracy": a for h, a in val["accuracy"].items()}})
         log.info("classifier member %d epoch %d: train loss %.4f, val loss %.4f, val accuracy %s", member, epoch,
@@ -321,9 +339,10 @@ def train_attribute_classifier(
     ys = {r: {h: y[h][i] for h in HEADS} for r, i in idx.items()}
     n_classes = {h: len(labels[h]) for h in HEADS}
     n_members = int(settings.get("members", 1))
+    amp = autocast_dtype(settings.get("precision", "fp32"), torch.device(device), "audit.classifier.precision")
     models, history, best_epochs = [], [], []
     for member in range(n_members):
-        model, member_history, best_epoch = _fit_member(xs, ys, n_classes, settings, member, device, progress)
+        model, member_history, best_epoch = _fit_member(xs, ys, n_classes, settings, member, device, progress, amp)
         models.append(model)
         history += member_history
         best_epochs.append(best_epoch)
@@ -335,17 +354,19 @@ def train_attribute_classifier(
         "epochs_run": [sum(1 for r in history if r["member"] == m) for m in range(n_members)],
         "history": history,
         "settings": dict(settings),
+        "precision": precision_label(amp),
     }
     bs = int(settings["batch_size"])
     for role in ("val", "test"):
-        ev = _evaluate(models, xs[role], ys[role], bs)
+        ev = _evaluate(models, xs[role], ys[role], bs, amp)
         for h in HEADS:
             entry = metrics.setdefault(h, {"labels": labels[h]})
             entry[f"{role}_accuracy"] = ev["accuracy"][h]
             entry[f"{role}_confusion"] = confusion_matrix(ys[role][h].numpy(), ev["pred"][h].numpy(), len(labels[h]))
     for h in HEADS:
-        metrics[h]["member_test_accuracy"] = [_evaluate([m], xs["test"], ys["test"], bs)["accuracy"][h] for m in models]
-    return AttributeClassifier(models, labels, int(settings["width"])), metrics
+        metrics[h]["member_test_accuracy"] = [_evaluate([m], xs["test"], ys["test"], bs, amp)["accuracy"][h]
+                                              for m in models]
+    return AttributeClassifier(models, labels, int(settings["width"]), precision_label(amp)), metrics
 
 
 def check_gender_accuracy(metrics: Mapping[str, Any], floor: float) -> None:

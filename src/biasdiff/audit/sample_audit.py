@@ -179,19 +179,19 @@ def calibration(audit: pd.DataFrame, floors: Mapping[str, Any] | None = None) ->
     return {"calibrated": calibrated, "failures": failures, "line": line}
 
 
-SAMPLING_COLUMNS = ["sampler", "steps", "guidance_scale", "use_ema"]
+SAMPLING_COLUMNS = ["sampler", "steps", "guidance_scale", "use_ema", "precision"]
 
 
 def sampling_settings(samples: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
-    """word -> how its samples were drawn (sampler, steps, guidance_scale, use_ema), from the per-image metadata
-    Parquet the sample stage writes beside each .npy; words without one get missing values."""
+    """word -> how its samples were drawn (sampler, steps, guidance_scale, use_ema, precision), from the per-image
+    metadata Parquet the sample stage writes beside each .npy; words (or columns) without one get missing values."""
     rows = []
     for word, path in samples.items():
         meta_path = Path(path).with_suffix(".parquet")
         row = {"word": word}
         if meta_path.is_file():
-            meta = pd.read_parquet(meta_path, columns=SAMPLING_COLUMNS)
-            row.update({c: meta[c].iloc[0] for c in SAMPLING_COLUMNS} if len(meta) else {})
+            meta = pd.read_parquet(meta_path)
+            row.update({c: meta[c].iloc[0] for c in SAMPLING_COLUMNS if c in meta} if len(meta) else {})
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=["word", *SAMPLING_COLUMNS])
 
@@ -209,7 +209,7 @@ def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: st
         "",
         f"Attribute classifier ({metrics.get('members', 1)} members), held-out accuracy: gender "
         f"{metrics['gender']['test_accuracy']:.3f}, occupation {metrics['occupation']['test_accuracy']:.3f} "
-        f"(n = {metrics['n']['test']}). Members' P(female): lowest–highest single member; disputed: share of samples "
+        f"(n = {metrics['n']['test']}{', ' + metrics['precision'] if 'precision' in metrics else ''}). Members' P(female): lowest–highest single member; disputed: share of samples "
         "the members do not label unanimously.",
         *_sampling_line(audit),
         "",
@@ -230,8 +230,9 @@ def _sampling_line(audit: pd.DataFrame) -> list[str]:
     if "sampler" not in audit.columns or audit["sampler"].isna().all():
         return []
     r = audit.dropna(subset=["sampler"]).iloc[0]
+    precision = f", forward passes in {r.precision}" if isinstance(getattr(r, "precision", None), str) else ""
     return [f"Samples: {r.sampler}-{int(r.steps)}, guidance scale {r.guidance_scale:g}, "
-            f"{'EMA' if r.use_ema else 'raw'} weights."]
+            f"{'EMA' if r.use_ema else 'raw'} weights{precision}."]
 
 
 def run_audit(

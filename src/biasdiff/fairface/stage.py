@@ -20,9 +20,10 @@ SCORE_MODEL_KINDS = ("ddpm", "diffusers")
 
 
 def build_score_model(score_model: Mapping, prompts: list[str], device: str, dtype: str, model_dir=None,
-                      conditioning=None):
+                      conditioning=None, precision: str = "fp32"):
     """A ScoreModel: the own word DDPM (kind "ddpm", from `model_dir` + the conditioning artifact) or a diffusers
-    text-to-image pipeline (kind "diffusers", `score_model.id` = hub id or local directory)."""
+    text-to-image pipeline (kind "diffusers", `score_model.id` = hub id or local directory). `precision` (auto / bf16 /
+    fp32) is the own DDPM's autocast (fp32 weights); a diffusers pipeline runs in its `dtype`."""
     kind = score_model.get("kind")
     batch_size = int(score_model.get("batch_size", 16))
     if kind == "ddpm":
@@ -37,7 +38,7 @@ def build_score_model(score_model: Mapping, prompts: list[str], device: str, dty
             raise ConfigError(f"config key fairface.prompts: word(s) {missing} are not conditioning words of the own DDPM; "
                               f"valid: {sorted(vectors)}")
         return WordDDPMScore.from_model_dir(model_dir, {w: vectors[w] for w in vectors}, device=device, dtype=dtype,
-                                            batch_size=batch_size)
+                                            batch_size=batch_size, precision=precision, key="fairface.precision")
     if kind == "diffusers":
         from biasdiff.scores import DiffusersScore
         from biasdiff.devices import resolve_device, resolve_dtype
@@ -64,7 +65,7 @@ def run_fairface(settings: Mapping, root: str | Path, image_size: int, outputs: 
     prompts = [base] + [p for t in tasks for p in t.prompts]
     dataset = load_fairface(root, settings["layout"], settings["split"], str(settings["padding"]))
     model = build_score_model(settings["score_model"], prompts, settings["device"], settings["dtype"], model_dir,
-                              conditioning)
+                              conditioning, precision=settings["precision"])
     predictions = run_audit(
         dataset, model, tasks, base, num_data=int(settings["num_data"]), seed=int(settings["seed"]),
         image_size=int(image_size), timesteps=list(settings["timesteps"]), n_draws=int(settings["n_draws"]),

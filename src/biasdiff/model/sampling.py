@@ -21,6 +21,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
+from biasdiff.devices import autocast
 from biasdiff.errors import ConfigError
 from biasdiff.model.pixels import to_uint8
 
@@ -65,16 +66,20 @@ def _eps(output) -> torch.Tensor:
     raise TypeError(f"model returned {type(output).__name__}; expected a tensor or an object with .sample")
 
 
-def guided_eps(model, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+def guided_eps(model, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, guidance_scale: float,
+               amp: torch.dtype | None = None) -> torch.Tensor:
     """Classifier-free-guided ε̂ = ε̂_u + w (ε̂_c − ε̂_u), with cond and uncond evaluated in ONE forward batch.
 
-    x: (B, C, H, W); t: (B,) long; cond: (B, D) (the null condition is the zero row). Returns (B, C, H, W).
+    x: (B, C, H, W); t: (B,) long; cond: (B, D) (the null condition is the zero row). Returns (B, C, H, W) in x's
+    dtype. `amp`: autocast dtype of the model's forward pass (None = as the weights); the guidance sum is not cast.
     """
     batch = x.shape[0]
     x_in = torch.cat([x, x], dim=0)
     t_in = torch.cat([t, t], dim=0)
     cond_in = torch.cat([cond, torch.zeros_like(cond)], dim=0)
-    eps = _eps(model(x_in, t_in, cond_in))
+    with autocast(x.device, amp):
+        eps = _eps(model(x_in, t_in, cond_in))
+    eps = eps.to(x.dtype)
     eps_c, eps_u = eps[:batch], eps[batch:]
     return eps_u + guidance_scale * (eps_c - eps_u)
 
@@ -105,13 +110,15 @@ def sample_images(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     channels: int = 3,
+    amp: torch.dtype | None = None,
     progress: bool = True,
 ) -> np.ndarray:
     """Draw one image per seed for one condition vector.
 
     cond: (D,) word vector (all zeros = the null condition). seeds: one int per image.
     sampler: "ddpm" = ancestral DDPM over all T training steps (`steps` ignored unless given); "ddim" = DDIM with
-    `steps` steps (eta 0 = deterministic given x_T). Returns uint8 (N, image_size, image_size, channels).
+    `steps` steps (eta 0 = deterministic given x_T). `amp`: the autocast dtype the model's forward passes run in (None:
+    the weights' `dtype`); the scheduler's updates stay in `dtype`. Returns uint8 (N, image_size, image_size, channels).
     """
     entry = get_sampler(sampler)
     device = torch.device(device)
@@ -139,7 +146,7 @@ def sample_images(
         c = cond.expand(b, -1)
         for t in sched.timesteps:
             t_batch = torch.full((b,), int(t), device=device, dtype=torch.long)
-            eps = guided_eps(model, sched.scale_model_input(x, t), t_batch, c, guidance_scale)
+            eps = guided_eps(model, sched.scale_model_input(x, t), t_batch, c, guidance_scale, amp=amp)
             x = sched.step(eps, t, x, generator=gens, **entry.step_kwargs(eta)).prev_sample
             bar.update(1)
         out[start : start + b] = to_uint8(x)

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from biasdiff.artifacts.conditioning import condition_vector, load_conditioning
-from biasdiff.devices import resolve_device, resolve_dtype
+from biasdiff.devices import forward_precision, precision_label, resolve_device, resolve_dtype
 from biasdiff.errors import DataError
 from biasdiff.io import save_npy, write_parquet
 from biasdiff.grid import save_grid
@@ -49,19 +49,20 @@ def draw_word(
     vector = condition_vector(conditioning, word)
     device = resolve_device(params["device"])
     dtype = resolve_dtype(params.get("dtype", "auto"), device)
+    amp = forward_precision(params.get("precision", "auto"), device, dtype, "sample.precision")
     seeds = image_seeds(params["seed"], word, params["n"])
     sampler = get_sampler(params["sampler"])
     steps = None if sampler.all_steps_by_default else params["steps"]
     eta = float(params.get("eta", 0.0))
     log.info(
-        "sampling %d images of %r: %s%s, guidance %.2f, %s weights, device %s",
+        "sampling %d images of %r: %s%s, guidance %.2f, %s weights, device %s, %s",
         len(seeds), word, params["sampler"], f"-{steps}" if steps else "", params["guidance_scale"],
-        "EMA" if params["use_ema"] else "raw", device,
+        "EMA" if params["use_ema"] else "raw", device, precision_label(amp or dtype),
     )
     images = sample_images(
         model, scheduler, vector, seeds, image_size=image_size, sampler=params["sampler"], steps=steps,
         guidance_scale=params["guidance_scale"], eta=eta, batch_size=params["batch_size"],
-        device=device, dtype=dtype, progress=progress,
+        device=device, dtype=dtype, amp=amp, progress=progress,
     )
     meta = pd.DataFrame(
         {
@@ -74,6 +75,7 @@ def draw_word(
             "eta": eta if "eta" in sampler.step_kwargs(eta) else float("nan"),  # samplers that take eta only
             "use_ema": bool(params["use_ema"]),
             "model": model_name,
+            "precision": precision_label(amp or dtype),  # what the forward passes ran in
         }
     )
     return images, meta
@@ -104,9 +106,9 @@ def run_sample(
 
     The image size is the model's own (`model.config.sample_size`).
     """
-    params = settings
     from biasdiff.model.unet import load_model_dir
 
+    params = settings
     model_dir = check_model_dir(model_dir, params["use_ema"])
     conditioning = load_conditioning(conditioning)
     condition_vector(conditioning, word)  # fail on a bad word before loading the model

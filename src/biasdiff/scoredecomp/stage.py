@@ -52,7 +52,7 @@ def load_score_model(model_dir: str | os.PathLike, conditioning_path: str | os.P
 
     return WordDDPMScore.from_model_dir(model_dir, load_conditioning(conditioning_path), device=params["device"],
                                         dtype=params["dtype"], batch_size=params["batch_size"],
-                                        ema=params["use_ema"])
+                                        ema=params["use_ema"], precision=params["precision"])
 
 
 def held_out_images(manifest_path, array_path, split: str, n_images: int | None, seed: int

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
+from biasdiff.devices import autocast
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.model.pixels import to_unit
 
@@ -94,6 +95,7 @@ class _ScheduledScore:
         self._index = {name: i for i, name in enumerate(self.conditions)}
         self.device = device
         self.dtype = dtype
+        self.amp: torch.dtype | None = None  # autocast dtype of the forward passes (None: the weights' dtype)
         if batch_size < 1:
             raise ConfigError(f"batch size {batch_size} must be at least 1")
         self.batch_size = int(batch_size)
@@ -166,7 +168,8 @@ class _ScheduledScore:
         outs = []
         for start in range(0, x_t.shape[0], self.batch_size):
             sl = slice(start, start + self.batch_size)
-            out = self._forward(x_t[sl].to(self.device, self.dtype), t[sl].to(self.device), ids[sl])
+            with autocast(self.device, self.amp):
+                out = self._forward(x_t[sl].to(self.device, self.dtype), t[sl].to(self.device), ids[sl])
             outs.append(out.float())
             self.evals += int(x_t[sl].shape[0])
         return torch.cat(outs, dim=0) if outs else x_t.new_zeros((0, *x_t.shape[1:]))
@@ -216,12 +219,15 @@ class WordDDPMScore(_ScheduledScore):
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, conditioning: Mapping[str, np.ndarray], device="auto",
-                       dtype: str | torch.dtype = "auto", batch_size: int = 64, ema: bool = True) -> "WordDDPMScore":
+                       dtype: str | torch.dtype = "auto", batch_size: int = 64, ema: bool = True,
+                       precision: str = "fp32", key: str = "scoredecomp.precision") -> "WordDDPMScore":
         """Load `results/models/{model}/` through biasdiff.model.unet.load_model_dir (EMA weights by default).
 
         device/dtype: "auto" (CUDA if available else CPU; float32) or an explicit torch device / dtype name.
+        precision: autocast of the forward passes for fp32 weights (auto / bf16 / fp32, `biasdiff.devices`; `key`
+        names the config key in errors).
         """
-        from biasdiff.devices import resolve_device, resolve_dtype
+        from biasdiff.devices import forward_precision, resolve_device, resolve_dtype
         from biasdiff.model.unet import load_model_dir
 
         model_dir = Path(model_dir)
@@ -229,8 +235,11 @@ class WordDDPMScore(_ScheduledScore):
             raise DataError(f"model directory {model_dir} does not exist; train the model first (results/models/<name>/)")
         dev = device if isinstance(device, torch.device) else resolve_device(device)
         dt = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
+        amp = forward_precision(precision, dev, dt, key)
         model, scheduler = load_model_dir(model_dir, ema=ema, device=dev, dtype=dt)
-        return cls(model, scheduler.config, conditioning, device=dev, dtype=dt, batch_size=batch_size)
+        score = cls(model, scheduler.config, conditioning, device=dev, dtype=dt, batch_size=batch_size)
+        score.amp = amp
+        return score
 
     def condition_vector(self, name: str) -> np.ndarray:
         """The (D,) conditioning vector of a word (zeros for the null condition)."""

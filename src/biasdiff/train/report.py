@@ -47,7 +47,7 @@ def plot_loss(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tensor, grid_cfg: Mapping[str, Any],
-                image_size: int, seed: int, device) -> Image.Image:
+                image_size: int, seed: int, device, amp: torch.dtype | None = None) -> Image.Image:
     """A PIL grid: one row per word in `vocab` plus a last row for the null condition, `grid_cfg["n"]` columns.
 
     DDIM with `grid_cfg["steps"]` steps, eta `grid_cfg["eta"]` (default 1) and guidance `grid_cfg["guidance_scale"]`; the same seeds in every row, so
@@ -61,7 +61,8 @@ def sample_grid(model, scheduler, vocab: Sequence[str], cond_matrix: torch.Tenso
     diffusers_logging.set_verbosity_error()
     try:
         rows = [sample_images(model, scheduler, c, seeds, image_size=image_size, sampler="ddim", steps=grid_cfg["steps"],
-                              eta=grid_cfg.get("eta", 1.0), guidance_scale=grid_cfg["guidance_scale"], device=device, progress=False)
+                              eta=grid_cfg.get("eta", 1.0), guidance_scale=grid_cfg["guidance_scale"], device=device,
+                              amp=amp, progress=False)
                 for c in conds]
     finally:
         diffusers_logging.set_verbosity(previous)

@@ -40,7 +40,7 @@ from biasdiff.io import atomic_directory, write_json
 from biasdiff.seeds import derive_seed
 from biasdiff.train.checkpoint import config_hash, latest_checkpoint, save_checkpoint
 from biasdiff.train.data import TRAIN_COLUMNS, SplitData, conditioning_matrix, select_split
-from biasdiff.devices import autocast_dtype
+from biasdiff.devices import autocast, autocast_dtype, precision_label
 from biasdiff.model.directory import weights_hashes
 from biasdiff.model.pixels import to_unit
 from biasdiff.model.unet import WordConditionedUNet, build_scheduler, build_unet
@@ -94,7 +94,7 @@ def make_lr_scheduler(optimizer, cfg: Mapping[str, Any], n_steps: int):
 def diffusion_loss(model, scheduler, x0, t, noise, cond, amp_dtype: torch.dtype | None) -> torch.Tensor:
     """MSE between the true noise and eps_hat(x_t, t, cond); x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise."""
     x_t = scheduler.add_noise(x0, noise, t)
-    with torch.autocast(x0.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+    with autocast(x0.device, amp_dtype):
         eps = model(x_t, t, cond)
     return F.mse_loss(eps.float(), noise)
 
@@ -123,7 +123,7 @@ def validation_loss(model, scheduler, data: SplitData, cond_matrix: torch.Tensor
         cond = cond_matrix[torch.tensor([word_ids[data.words[i][s]] for i, s in chunk])].to(device)
         x0 = to_unit(data.images[rows]).to(device)
         x_t = scheduler.add_noise(x0, noise, t)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        with autocast(device, amp_dtype):
             eps = model(x_t, t, cond)
         total += F.mse_loss(eps.float(), noise, reduction="none").mean(dim=(1, 2, 3)).sum().item()
     model.train(was_training)
@@ -218,8 +218,10 @@ def train_ddpm(
     schedule = WordSchedule(train.words, cfg["batch_size"], cfg["word_schedule"], seed)
     n_steps = total_steps(cfg, schedule.steps_per_epoch)
 
+    # `precision` is what train.precision resolved to on this machine (auto differs between CPUs): it is part of the
+    # checkpoint key, so a bf16 checkpoint is never resumed in fp32 or the other way round.
     resolved = {"train": cfg, "image_size": image_size, "prompt_words": {k: list(v) for k, v in prompt_words.items()},
-                "code": code}
+                "code": code, "precision": precision_label(amp_dtype)}
     # The checkpoint key: everything the weights depend on. The manifest's bytes carry the content hash of the packed
     # pixels (verified against the array by load_images above); it is named here too, so the key says so itself.
     hashed = {**resolved, "train": {k: v for k, v in cfg.items() if k not in _NOT_HASHED},
@@ -294,8 +296,10 @@ def train_ddpm(
                                   amp_dtype)
             mean_loss = accelerator.gather(loss.detach().reshape(1) * len(mine)).sum().item() / b
             if not math.isfinite(mean_loss):
-                raise TrainingError(f"non-finite loss ({mean_loss}) at step {step + 1}; training stopped, the last good "
-                                    f"checkpoint in {checkpoint_dir} is kept (lower train.optimizer.lr or check the data)")
+                raise TrainingError(f"non-finite loss ({mean_loss}) at step {step + 1} in {precision_label(amp_dtype)} "
+                                    f"(train.precision: {cfg['precision']}); training stopped, the last good checkpoint "
+                                    f"in {checkpoint_dir} is kept (lower train.optimizer.lr, set train.precision: fp32, "
+                                    "or check the data)")
             accelerator.backward(loss)
             if cfg["grad_clip"]:
                 accelerator.clip_grad_norm_(ddp_model.parameters(), cfg["grad_clip"])
@@ -321,7 +325,7 @@ def train_ddpm(
                     import wandb
 
                     grid = sample_grid(_ema_copy(model, ema), noise_scheduler, vocab, cond_matrix, cfg["grid"], image_size,
-                                       seed, device)
+                                       seed, device, amp=amp_dtype)
                     run.log({"ema_samples": wandb.Image(grid, caption="rows: " + ", ".join([*vocab, "(null)"]))},
                             step=done)
             bar.update(1)
@@ -373,7 +377,8 @@ def _assemble_model_dir(tmp, model, ema, noise_scheduler, rows, resolved, chash,
     write_log_csv(frame, tmp / "train_log.csv")
     plot_loss(frame, tmp / "loss.png")
     grid_cfg = resolved["train"]["grid"]
-    grid = sample_grid(ema_model, noise_scheduler, vocab, cond_matrix, grid_cfg, image_size, seed, device)
+    amp = torch.bfloat16 if resolved["precision"] == "bf16" else None
+    grid = sample_grid(ema_model, noise_scheduler, vocab, cond_matrix, grid_cfg, image_size, seed, device, amp=amp)
     grid.save(tmp / "samples.png")
     if run is not None:
         import wandb
