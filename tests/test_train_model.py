@@ -88,6 +88,8 @@ def test_missing_model_dir_is_a_data_error(tmp_path):
         ({"norm_num_groups": 3}, "norm_num_groups"),
         ({"channels": 3}, "unknown key"),
         ({"attention_head_dim": 32, "attention_resolutions": []}, "middle block"),
+        ({"patch_size": 3}, "patch_size"),
+        ({"patch_size": 2, "attention_resolutions": [16]}, "attention_resolutions"),  # the patch grid: 8 and 4 px
     ],
 )
 def test_bad_unet_config_is_a_config_error(override, match):
@@ -100,3 +102,26 @@ def test_cond_shape_mismatch_is_rejected():
     x, t, _ = _inputs()
     with pytest.raises(ValueError, match="cond must have shape"):
         model(x, t, torch.zeros(3, 5))
+
+
+def test_patches_are_pixels_stacked_as_channels_and_round_trip(tmp_path):
+    """patch_size 2: the UNet sees each 2 x 2 patch's 12 values as channels of an 8 x 8 grid, and its output is put
+    back pixel for pixel (checked against a hand-made space-to-depth of a known image)."""
+    torch.manual_seed(0)
+    model = build_unet({**TINY, "patch_size": 2, "attention_resolutions": [4]}).eval()
+    assert model.unet.config.sample_size == 8 and model.unet.config.in_channels == 12
+    x, t, c = _inputs()
+    seen = []
+    handle = model.unet.conv_in.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        out = model(x, t, c)
+    handle.remove()
+    assert out.shape == x.shape
+    patches = seen[0]  # (B, 12, 8, 8): channel ch*4 + dy*2 + dx holds pixel (2i + dy, 2j + dx) of colour ch
+    for ch, dy, dx in [(0, 0, 0), (1, 0, 1), (2, 1, 0), (2, 1, 1)]:
+        torch.testing.assert_close(patches[:, ch * 4 + dy * 2 + dx], x[:, ch, dy::2, dx::2])
+    model.save_pretrained(tmp_path / "p2")
+    again = WordConditionedUNet.from_pretrained(tmp_path / "p2")
+    assert again.config.patch_size == 2
+    with torch.no_grad():
+        assert torch.equal(again(x, t, c), out)
