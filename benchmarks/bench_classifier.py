@@ -9,7 +9,7 @@ label alike. Two classifiers that differ only in seed should agree on nearly eve
 audit's P(female) carries instrument noise on top of the sampling noise its Wilson interval covers.
 
 Usage: .venv/bin/python benchmarks/bench_classifier.py [--results results] [--model default] [--seeds 0 1]
-           [--variants single ensemble] [--threads 1] [--out benchmarks/out/classifier.json]
+           [--variants single ensemble] [--precisions fp32 bf16] [--threads 1] [--out benchmarks/out/classifier.json]
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--variants", nargs="+", default=["single", "ensemble"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["auto", "bf16", "fp32"],
+                        help="audit.classifier.precision values to train each variant and seed with")
     parser.add_argument("--out", default="benchmarks/out/classifier.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -61,20 +63,20 @@ def main() -> None:
 
     female: dict[str, np.ndarray] = {}  # classifier name -> bool (all samples, words concatenated)
     report: dict[str, dict] = {}
-    for variant in args.variants:
-        for seed in args.seeds:
-            settings = {**variant_settings(variant), "seed": seed}
-            roles = classifier_splits(split, keys, 0, settings["test_fraction"])
-            tic = time.perf_counter()
-            clf, metrics = train_attribute_classifier(pixels, attrs, roles, settings, progress=False)
-            seconds = time.perf_counter() - tic
-            name = f"{variant}/seed{seed}"
-            labels = {w: clf.predict(x)["gender"] == "female" for w, x in samples.items()}
-            female[name] = np.concatenate([labels[w] for w in words])
-            report[name] = {"seconds": round(seconds, 1), "test_gender_accuracy": metrics["gender"]["test_accuracy"],
-                            "frac_female": {w: float(v.mean()) for w, v in labels.items()}}
-            print(f"{name}: trained in {seconds:.0f} s, held-out gender accuracy "
-                  f"{metrics['gender']['test_accuracy']:.3f}", flush=True)
+    for variant, precision, seed in itertools.product(args.variants, args.precisions, args.seeds):
+        settings = {**variant_settings(variant), "seed": seed, "precision": precision}
+        roles = classifier_splits(split, keys, 0, settings["test_fraction"])
+        tic = time.perf_counter()
+        clf, metrics = train_attribute_classifier(pixels, attrs, roles, settings, progress=False)
+        seconds = time.perf_counter() - tic
+        name = f"{variant}/{precision}/seed{seed}"
+        labels = {w: clf.predict(x)["gender"] == "female" for w, x in samples.items()}
+        female[name] = np.concatenate([labels[w] for w in words])
+        report[name] = {"seconds": round(seconds, 1), "test_gender_accuracy": metrics["gender"]["test_accuracy"],
+                        "frac_female": {w: float(v.mean()) for w, v in labels.items()}}
+        print(f"{name}: trained in {seconds:.0f} s, held-out gender accuracy "
+              f"{metrics['gender']['test_accuracy']:.3f}", flush=True)
+
 
     print("\n| classifier | train s | " + " | ".join(words) + " |")
     print("|---|---:|" + "---:|" * len(words))

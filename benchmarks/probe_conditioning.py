@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
 from biasdiff.audit.classifier import AttributeClassifier  # noqa: E402
+from biasdiff.devices import autocast_dtype  # noqa: E402
 from biasdiff.grid import save_grid  # noqa: E402
 from biasdiff.model.sampling import sample_images  # noqa: E402
 from biasdiff.model.unet import load_model_dir  # noqa: E402
@@ -59,12 +61,15 @@ def main() -> None:
     parser.add_argument("--eta", type=float, default=1.0, help="DDIM eta (1 = stochastic, 0 = deterministic)")
     parser.add_argument("--model-dir", help="probe this trained model directory instead of training one")
     parser.add_argument("--out", default="benchmarks/out/probe")
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                        help="training and sampling precision (autocast of the forward passes)")
     args = parser.parse_args()
 
     res, out = Path(args.results), Path(args.out) / args.name
     cfg = merged_train_cfg(args.set)
     cfg.update({"wandb": {"mode": "disabled", "project": "probe"}, "grid": {**cfg["grid"], "every": 0},
-                "checkpoint_every": 10**6, "device": "cpu"})
+                "checkpoint_every": 10**6, "device": "cpu", "precision": args.precision})
+    amp = autocast_dtype(args.precision, torch.device("cpu"), "--precision")
     user = yaml.safe_load((ROOT / "config.yaml").read_text())
     prompts, size = user["prompts"], user["image_size"]
     tic = time.perf_counter()
@@ -87,18 +92,21 @@ def main() -> None:
     for word in WORDS:
         vec = vectors[word] if word else np.zeros_like(next(iter(vectors.values())))
         imgs = sample_images(model, sched, vec, list(range(args.n)), image_size=size, sampler="ddim",
-                             steps=args.sample_steps, guidance_scale=args.guidance, eta=args.eta, batch_size=args.n,
-                             progress=False)
+                             steps=args.sample_steps, guidance_scale=args.guidance, eta=args.eta, batch_size=64,
+                             amp=amp, progress=False)
         grids.append(imgs[:8])
-        pred = clf.predict(imgs)
+        members = clf.member_proba(imgs)["gender"].argmax(-1)  # (members, N) class index per member
+        pred = clf.labels_of(clf.predict_proba(imgs))
         occ = pd.Series(pred["occupation"]).value_counts(normalize=True)
         rows.append({"word": word or "(null)", "frac_female": float(np.mean(pred["gender"] == "female")),
+                     "frac_disputed": float(np.mean((members != members[0]).any(0))),
                      **{f"occ_{k}": float(occ.get(k, 0.0)) for k in ("nurse", "philosopher", "none")}})
     sample_s = time.perf_counter() - tic
     save_grid(np.concatenate(grids), out / "grid.png", n=len(grids) * 8)
     frame = pd.DataFrame(rows).set_index("word")
     summary = {
         "name": args.name, "overrides": args.set, "eta": args.eta, "guidance": args.guidance,
+        "precision": args.precision, "n": args.n,
         "train_s": round(train_s, 1), "sample_s": round(sample_s, 1),
         "final_val_loss": result["final_val_loss"],
         "gender_contrast": float(frame.loc["woman", "frac_female"] - frame.loc["man", "frac_female"]),

@@ -27,7 +27,9 @@ def _train(tmp_path, name="m", cfg=None, ckpt="ckpt", **kwargs):
                               PROMPT_WORDS, **kwargs)
 
 
-def test_a_few_steps_overfit_a_tiny_fixed_batch():
+@pytest.mark.parametrize("amp", [None, torch.bfloat16], ids=["fp32", "bf16"])
+def test_a_few_steps_overfit_a_tiny_fixed_batch(amp):
+    """Also under bf16 autocast: the loss stays fp32 and the weights stay fp32 (AdamW updates them in fp32)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model = build_unet({"image_size": SIZE, "cond_dim": 4, "block_out_channels": [16, 32], "attention_resolutions": [],
@@ -41,11 +43,13 @@ def test_a_few_steps_overfit_a_tiny_fixed_batch():
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     losses = []
     for _ in range(40):
-        loss = trainer.diffusion_loss(model, scheduler, x0, t, noise, cond, None)
+        loss = trainer.diffusion_loss(model, scheduler, x0, t, noise, cond, amp)
+        assert loss.dtype == torch.float32
         loss.backward()
         opt.step()
         opt.zero_grad()
         losses.append(loss.item())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
     assert losses[-1] < 0.3 * losses[0], losses[::10]
 
 
