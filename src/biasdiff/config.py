@@ -175,28 +175,25 @@ def check_inputs(config: Mapping[str, Any]) -> None:
     check_precisions(config)
 
 
-# (precision key, device key) of every section whose forward passes run under `precision`.
-PRECISION_KEYS = (("train", "precision", "device"), ("sample", "precision", "device"),
-                  ("audit.classifier", "precision", "device"), ("scoredecomp", "precision", "device"),
-                  ("fairface", "precision", "device"))
+# The sections whose forward passes run under their `precision` key, on their `device`.
+PRECISION_SECTIONS = ("train", "sample", "audit.classifier", "scoredecomp", "fairface")
 
 
 def check_precisions(config: Mapping[str, Any]) -> None:
     """`precision: bf16` on a CPU without bf16 units is an error before any job (it would run emulated, several times
     slower than fp32). A device `auto` counts as the CPU where no NVIDIA driver is loaded."""
-    from biasdiff.hardware import BF16_FLAGS, cpu_bf16_flags, cuda_present
+    from biasdiff.hardware import bf16_unavailable, cpu_bf16_flags, cuda_present
 
-    for section, key, device_key in PRECISION_KEYS:
+    for section in PRECISION_SECTIONS:
         node: Any = config
         for part in section.split("."):
             node = node.get(part, {}) if isinstance(node, Mapping) else {}
-        if not isinstance(node, Mapping) or node.get(key) != "bf16":
+        if not isinstance(node, Mapping) or node.get("precision") != "bf16":
             continue
-        device = str(node.get(device_key, "auto"))
+        device = str(node.get("device", "auto"))
         on_cpu = device == "cpu" or (device == "auto" and not cuda_present())
         if on_cpu and not cpu_bf16_flags():
-            raise ConfigError(f"config key {section}.{key}: bf16 needs a CPU with bf16 units ({' or '.join(BF16_FLAGS)} "
-                              "in /proc/cpuinfo) and this one has none; valid here: auto (= fp32), fp32")
+            raise ConfigError(bf16_unavailable(f"{section}.precision"))
 
 
 def _looks_like_path(model: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from biasdiff.errors import ConfigError
-from biasdiff.hardware import BF16_FLAGS, cpu_bf16_flags
+from biasdiff.hardware import bf16_unavailable, cpu_bf16_flags
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -49,8 +49,7 @@ def autocast_dtype(precision: str, device: torch.device, key: str = "train.preci
     if cpu_bf16_flags():
         return torch.bfloat16
     if precision == "bf16":
-        raise ConfigError(f"config key {key}: bf16 needs a CPU with bf16 units ({' or '.join(BF16_FLAGS)} in "
-                          "/proc/cpuinfo) and this one has none; valid here: auto (= fp32), fp32")
+        raise ConfigError(bf16_unavailable(key))
     return None
 
 

@@ -31,6 +31,12 @@ def cpu_bf16_flags(cpuinfo: str | os.PathLike = CPUINFO) -> tuple[str, ...]:
     return tuple(flag for flag in BF16_FLAGS if flag in flags)
 
 
+def bf16_unavailable(key: str) -> str:
+    """The one-line error for `<key>: bf16` on a CPU without bf16 units."""
+    return (f"config key {key}: bf16 needs a CPU with bf16 units ({' or '.join(BF16_FLAGS)} in /proc/cpuinfo) and "
+            "this one has none; valid here: auto (= fp32), fp32")
+
+
 def cuda_present() -> bool:
     """Whether an NVIDIA driver is loaded (what `device: auto` will most likely pick), without importing torch."""
     return Path("/proc/driver/nvidia/version").exists()

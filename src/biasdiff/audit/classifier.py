@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 
 from biasdiff.devices import autocast, autocast_dtype, precision_label
 from biasdiff.errors import DataError
-from biasdiff.hardware import cpu_bf16_flags
 from biasdiff.io import atomic_path
 from biasdiff.model.pixels import to_unit
 from biasdiff.seeds import derive_seed, unit_uniform
@@ -104,8 +103,7 @@ class AttributeClassifier:
     def amp(self, device: str | torch.device) -> torch.dtype | None:
         """The autocast dtype of inference: bf16 for a classifier trained in bf16 where the device has bf16 units,
         else None (fp32)."""
-        device = torch.device(device)
-        return torch.bfloat16 if self.precision == "bf16" and (device.type != "cpu" or cpu_bf16_flags()) else None
+        return autocast_dtype("auto", torch.device(device)) if self.precision == "bf16" else None
 
     @torch.inference_mode()
     def member_proba(self, images: np.ndarray, batch_size: int = 256, device: str | torch.device = "cpu") -> dict:

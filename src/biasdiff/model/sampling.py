@@ -28,7 +28,6 @@ from biasdiff.model.pixels import to_uint8
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Sampler:
     """One entry of the sampler registry: the diffusers scheduler class that runs it, whether it walks all T

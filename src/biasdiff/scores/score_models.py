@@ -201,7 +201,8 @@ class WordDDPMScore(_ScheduledScore):
     """
 
     def __init__(self, model: torch.nn.Module, scheduler_config: Mapping, conditioning: Mapping[str, np.ndarray],
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, batch_size: int = 64):
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, batch_size: int = 64,
+                 amp: torch.dtype | None = None):
         words = [w for w in conditioning if w != NULL]
         if not words:
             raise DataError("conditioning holds no words; expected a mapping word -> vector")
@@ -216,6 +217,7 @@ class WordDDPMScore(_ScheduledScore):
         self._table = table
         self._cond = torch.from_numpy(table).to(self.device, dtype)
         self.model = model.to(self.device, dtype).eval()
+        self.amp = amp
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, conditioning: Mapping[str, np.ndarray], device="auto",
@@ -227,7 +229,7 @@ class WordDDPMScore(_ScheduledScore):
         precision: autocast of the forward passes for fp32 weights (auto / bf16 / fp32, `biasdiff.devices`; `key`
         names the config key in errors).
         """
-        from biasdiff.devices import forward_precision, resolve_device, resolve_dtype
+        from biasdiff.devices import forward_precision, precision_label, resolve_device, resolve_dtype
         from biasdiff.model.unet import load_model_dir
 
         model_dir = Path(model_dir)
@@ -237,9 +239,9 @@ class WordDDPMScore(_ScheduledScore):
         dt = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
         amp = forward_precision(precision, dev, dt, key)
         model, scheduler = load_model_dir(model_dir, ema=ema, device=dev, dtype=dt)
-        score = cls(model, scheduler.config, conditioning, device=dev, dtype=dt, batch_size=batch_size)
-        score.amp = amp
-        return score
+        log.info("score model %s: device %s, forward passes in %s (%s: %s)", model_dir, dev, precision_label(amp or dt),
+                 key, precision)
+        return cls(model, scheduler.config, conditioning, device=dev, dtype=dt, batch_size=batch_size, amp=amp)
 
     def condition_vector(self, name: str) -> np.ndarray:
         """The (D,) conditioning vector of a word (zeros for the null condition)."""
