@@ -170,6 +170,16 @@ def test_steps_and_epochs_both_set_fail_before_any_job(default_raw):
     assert "train.steps / train.epochs" in msg and "steps: null" in msg
 
 
+@pytest.mark.parametrize("unet, key", [({"patch_size": 3}, "train.unet.patch_size"),
+                                       ({"norm_num_groups": 5}, "train.unet.norm_num_groups"),
+                                       ({"attention_resolutions": [4]}, "train.unet.attention_resolutions"),
+                                       ({"block_out_channels": [8] * 7, "attention_resolutions": []}, "image_size")])
+def test_a_unet_that_cannot_be_built_fails_before_any_job(default_raw, unet, key):
+    """The architecture is checked with the config (at DAG time), not first inside the training job."""
+    msg = _bad(default_raw, lambda c: c["train"]["unet"].update(unet))
+    assert msg.startswith(f"config key {key}")
+
+
 @pytest.mark.parametrize("path", [None, "", "no/such/vectors.bin"])
 def test_vectors_file_path_missing_or_empty_fails_before_any_job(default_raw, path):
     msg = _bad(default_raw, lambda c: c["embedding"].update(source={"kind": "file", "path": path}))

@@ -173,6 +173,10 @@ def check_inputs(config: Mapping[str, Any]) -> None:
                               "StableBias images dataset (Parquet file or folder) or null for the published tables")
         _check_local_model("stablebias.dataset.clip", dataset.get("clip"), "openai/clip-vit-base-patch32")
     check_precisions(config)
+    if "unet" in train:
+        from biasdiff.model.architecture import check_train_unet
+
+        check_train_unet(config["image_size"], train["unet"])
 
 
 # The sections whose forward passes run under their `precision` key, on their `device`.
