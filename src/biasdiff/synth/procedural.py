@@ -3,7 +3,9 @@
 Each image renders what the seed project's prompts describe, and nothing else:
 - gender shows only through the person: short black hair (male) or long black hair falling to the shoulders (female);
 - occupation shows only through clothes and background: gray shirt on a neutral blurred background (none), blue scrubs with a V-neck
-  in a hospital corridor (nurse), tweed jacket over a white collar in front of library shelves (philosopher).
+  in a hospital corridor (nurse), tweed jacket over a white collar in front of library shelves (philosopher);
+- every context has the same soft background light behind the head and shoulders (`_backlight`), so the hair's
+  outline, the gender cue, is equally visible on dark shelves and on a light wall.
 Everything else varies per image from a seeded generator: horizontal position, scale, head offset, skin shading, hair shade, clothing
 hue, lighting direction and strength, blur and sensor noise. Images are rendered at `size * supersample` and downsampled (box filter),
 so edges are anti-aliased like a photo rather than drawn.
@@ -101,6 +103,22 @@ def _background_library(rng: np.random.Generator, side: int) -> Image.Image:
 
 _BACKGROUNDS = {"none": _background_neutral, "nurse": _background_hospital, "philosopher": _background_library}
 
+def _backlight(img: Image.Image, rng: np.random.Generator, head_cx: float, head_cy: float, head_rx: float,
+               head_ry: float) -> Image.Image:
+    """A portrait photographer's background light: a soft pale glow on the background behind the head and
+    shoulders, in every context alike, so the hair's outline stands out as clearly against dark library shelves as
+    against a light hospital wall (without it, long black hair merged into the shelves and female philosophers were
+    the first cell to be misread as images degrade; benchmarks/RESULTS.md "Detectability per context")."""
+    side = img.size[0]
+    colour = np.asarray(_jitter(rng, (226, 222, 214), 0.05), dtype=np.float32)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    rx, ry = 2.8 * head_rx * rng.uniform(0.95, 1.1), 3.4 * head_ry * rng.uniform(0.95, 1.1)
+    r2 = ((xx - head_cx) / rx) ** 2 + ((yy - (head_cy + 0.9 * head_ry)) / ry) ** 2
+    alpha = 0.95 * np.clip(1.0 - r2, 0.0, 1.0) ** 0.3
+    out = np.asarray(img, dtype=np.float32) * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
 _SKIN = (236, 200, 176)
 _HAIR = (28, 24, 22)
 
@@ -128,7 +146,7 @@ def _draw_torso(d: ImageDraw.ImageDraw, rng, occupation: str, cx: float, shoulde
     else:  # tweed: white collar V, dark lapels, speckled weave
         depth = rng.uniform(0.7, 0.9) * half_w
         d.polygon([(cx - neck_w, shoulder_y), (cx + neck_w, shoulder_y), (cx, shoulder_y + depth)], fill=(235, 235, 230))
-        lapel = tuple(int(c * 0.7) for c in cloth)
+        lapel = tuple(int(c * 0.85) for c in cloth)
         d.polygon([(cx - neck_w, shoulder_y), (cx - 0.05 * half_w, shoulder_y + depth * 1.25), (cx - 0.55 * half_w, shoulder_y + 0.3 * half_w)], fill=lapel)
         d.polygon([(cx + neck_w, shoulder_y), (cx + 0.05 * half_w, shoulder_y + depth * 1.25), (cx + 0.55 * half_w, shoulder_y + 0.3 * half_w)], fill=lapel)
     return cloth
@@ -159,7 +177,6 @@ def render_person(rng: np.random.Generator, gender: str, occupation: str, settin
         raise ValueError(f"occupation {occupation!r} cannot be rendered; valid: {sorted(OCCUPATIONS)}")
     side = settings.size * settings.supersample
     img = _BACKGROUNDS[occupation](rng, side)
-    d = ImageDraw.Draw(img)
 
     scale = rng.uniform(0.85, 1.12)
     cx = side * (0.5 + rng.uniform(-0.08, 0.08))
@@ -172,6 +189,8 @@ def render_person(rng: np.random.Generator, gender: str, occupation: str, settin
     skin = _jitter(rng, _SKIN, 0.10)
     hair = _jitter(rng, _HAIR, 0.35)
     long_hair = GENDERS[gender] == "long"
+    img = _backlight(img, rng, head_cx, head_cy, head_rx, head_ry)
+    d = ImageDraw.Draw(img)
 
     if long_hair:  # hair behind the head, falling to the chest
         length = head_cy + head_ry * rng.uniform(2.3, 2.8)
