@@ -45,3 +45,45 @@ rule audit_samples:
         code=script_code("audit_samples"),
     script:
         "../scripts/audit_samples.py"
+
+
+# The instrument's readout per context (occupation) on held-out labelled images: detectability ladders, and the
+# classifier's sensitivity/specificity on SDEdited (sample-like) images, which correct the audit's P(female).
+rule readout_detectability:
+    input:
+        **readout_inputs(),
+    output:
+        **reported("audit", readout_outputs("detectability")),
+    log:
+        results("logs/readout_detectability.log"),
+    priority: 1
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        readout=readout_params("detectability"),
+        code=script_code("readout_detectability"),
+    script:
+        "../scripts/readout_detectability.py"
+
+
+rule readout_sdedit:
+    input:
+        **readout_inputs(),
+    output:
+        **reported("audit", readout_outputs("sdedit")),
+    log:
+        results("logs/readout_sdedit.log"),
+    priority: 2
+    conda:
+        "../envs/biasdiff-cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        readout=readout_params("sdedit"),
+        code=script_code("readout_sdedit"),
+    script:
+        "../scripts/readout_sdedit.py"

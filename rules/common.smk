@@ -103,6 +103,10 @@ def all_targets():
     targets += list(fairface_outputs().values())
     targets += [sample_outputs(trained_model(), word)["grid"] for word in SAMPLE_WORDS]
     targets += list(audit_outputs().values())
+    targets += [
+        *readout_outputs("detectability").values(),
+        *readout_outputs("sdedit").values(),
+    ]
     targets += scoredecomp_targets()
     return targets
 

@@ -21,27 +21,108 @@ def audit_outputs():
         "markdown": results("audit/sample_bias.md"),
         "bars": results("audit/sample_bias.png"),
         "scatter": results("audit/output_vs_embedding_bias.png"),
+        "labels": results("audit/sample_labels.parquet"),
     }
 
 
 def audit_inputs(wildcards=None):
-    """The samples of every word of the sampled model, the manifest, the classifier and the embedding bias."""
+    """The samples of every word of the sampled model, the manifest, the classifier, the embedding bias and the
+    instrument's SDEdit sensitivity/specificity per context (for the corrected P(female)).
+    """
     return {
         "samples": [
             sample_outputs(trained_model(), word)["images"] for word in SAMPLE_WORDS
         ],
         "manifest": results("manifest/images.parquet"),
         "embedding_bias": results("embeddings/bias.parquet"),
+        "sdedit": readout_outputs("sdedit")["table"],
         **classifier_outputs(),
     }
 
 
+def readout_outputs(rule):
+    """The instrument's readout per context: detectability ladders (rule readout_detectability) and SDEdit
+    sensitivity/specificity (rule readout_sdedit), under results/audit/readout/."""
+    return {
+        "detectability": {
+            "table": results("audit/readout/detectability.parquet"),
+            "curves": results("audit/readout/detectability.png"),
+        },
+        "sdedit": {
+            "table": results("audit/readout/sdedit.parquet"),
+            "rates": results("audit/readout/sdedit.csv"),
+            "examples": results("audit/readout/sdedit.png"),
+        },
+    }[rule]
+
+
+def readout_inputs(wildcards=None):
+    """Held-out labelled images, the classifier, the trained model and its conditioning vectors."""
+    return {
+        "manifest": results("manifest/images.parquet"),
+        "images": manifest_array(),
+        "model": trained_model_input(trained_model()),
+        "conditioning": results("embeddings/conditioning.parquet"),
+        **classifier_outputs(),
+    }
+
+
+READOUT_KEYS = {  # the audit.readout keys each readout rule uses (a change to another key does not rerun it)
+    "detectability": (
+        "split",
+        "per_cell",
+        "seed",
+        "batch_size",
+        "device",
+        "precision",
+        "blur_noise",
+        "diffusion_t",
+    ),
+    "sdedit": (
+        "split",
+        "per_cell",
+        "seed",
+        "batch_size",
+        "device",
+        "precision",
+        "sdedit",
+        "context_words",
+    ),
+}
+
+
+def readout_params(rule):
+    """The audit.readout keys `rule` uses, the classifier's accuracy floor and the sample section's sampler (SDEdit
+    runs it; the ladders use its weights choice). correction_strength is the audit's, not SDEdit's.
+    """
+    readout = config["audit"]["readout"]
+    sample = config["sample"]
+    params = {key: readout[key] for key in READOUT_KEYS[rule]}
+    if rule == "sdedit":
+        params["sdedit"] = {"strengths": readout["sdedit"]["strengths"]}
+    keys = (
+        ("sampler", "steps", "eta", "guidance_scale", "use_ema")
+        if rule == "sdedit"
+        else ("use_ema",)
+    )
+    return {
+        **params,
+        "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
+        "sampling": {k: sample[k] for k in keys},
+    }
+
+
 def audit_params():
-    """The audit's config slice (the classifier's settings reach it through the classifier files)."""
+    """The audit's config slice (the classifier's settings reach it through the classifier files; the instrument's
+    rates through the SDEdit table, read at correction_strength)."""
+    readout = config["audit"]["readout"]
     return {
         "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
         "batch_size": config["audit"]["batch_size"],
         "calibration": config["audit"]["calibration"],
+        "correction_strength": readout["sdedit"]["correction_strength"],
+        "correction_resamples": readout["correction_resamples"],
+        "seed": readout["seed"],
     }
 
 
@@ -123,9 +204,13 @@ SCORE_AUDITS = {
         "runtime": 240,
     },
     "samples": {
-        "keys": ("n_samples", "base", "timesteps", "n_draws"),
+        "keys": ("n_samples", "base", "timesteps", "n_draws", "samples_elbo"),
         "data": "samples",
-        "outputs": {"table": "scoredecomp_samples.parquet"},
+        "outputs": {
+            "table": "scoredecomp_samples.parquet",
+            "labels": "scoredecomp_sample_labels.parquet",
+            "agreement": "instrument_agreement.csv",
+        },
         "runtime": 240,
         "priority": 1,
     },
@@ -222,6 +307,7 @@ def scoredecomp_sample_inputs():
         "conditioning": results("embeddings/conditioning.parquet"),
         "samples": [sample_outputs(model, word)["images"] for word in SAMPLE_WORDS],
         "classifier_audit": audit_outputs()["table"],
+        "classifier_labels": audit_outputs()["labels"],
     }
 
 

@@ -12,6 +12,7 @@ run_audit(
     classifier_dir=Path(snakemake.input.weights).parent,
     classifier_metrics=snakemake.input.metrics,
     embedding_bias=snakemake.input.embedding_bias,
+    sdedit=snakemake.input.sdedit,
     outputs=dict(snakemake.output.items()),
     settings=dict(snakemake.params.audit),
 )

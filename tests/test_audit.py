@@ -238,7 +238,10 @@ def test_audit_of_training_images_recovers_true_proportions(classifier, counts):
     pairs = manifest.explode("words")
     by_word = {w: images[g["array_index"].to_numpy()] for w, g in pairs.groupby("words")}
     by_word["null"] = images[pairs["array_index"].to_numpy()]
-    audit = audit_images(by_word, clf, training, {}, metrics).set_index("word")
+    audit, labels = audit_images(by_word, clf, training, {}, metrics)
+    audit = audit.set_index("word")
+    assert len(labels) == sum(len(v) for v in by_word.values()) and labels["classifier_female"].dtype == bool
+    assert audit["frac_female_corrected"].isna().all()  # no instrument rates given: no correction
     for word, row in audit.iterrows():
         assert row.ci_low <= row.train_frac_female <= row.ci_high, (word, row.frac_female, row.train_frac_female)
         assert row.p_value > 0.01
@@ -270,10 +273,15 @@ def _write_inputs(tmp_path, clf, metrics, floor_ok=True):
         samples[word] = str(tmp_path / f"{word}.npy")
     outs = {k: tmp_path / "audit" / name for k, name in (
         ("table", "sample_bias.parquet"), ("csv", "sample_bias.csv"), ("markdown", "sample_bias.md"),
-        ("bars", "bars.png"), ("scatter", "scatter.png"))}
+        ("bars", "bars.png"), ("scatter", "scatter.png"), ("labels", "sample_labels.parquet"))}
+    # the instrument is perfect on SDEdited images at 0.3 in every context, and poor at 0.5 (must not be used)
+    rows = [{"context": c, "gender": g, "strength": st, "n": 50, "n_female": (50 if g == "female" else 0) if st == 0.3
+             else 25} for c in ("none", "nurse", "philosopher") for g in ("female", "male") for st in (0.3, 0.5)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "sdedit.parquet")
     kwargs = dict(samples=samples, manifest=tmp_path / "images.parquet", classifier_dir=tmp_path / "clf",
                   classifier_metrics=tmp_path / "metrics.json", embedding_bias=tmp_path / "bias.parquet",
-                  settings={"gender_accuracy_floor": 0.8, "batch_size": 64}, outputs=outs)
+                  settings={"gender_accuracy_floor": 0.8, "batch_size": 64, "correction_strength": 0.3,
+                            "correction_resamples": 200}, outputs=outs, sdedit=tmp_path / "sdedit.parquet")
     return kwargs, outs
 
 
@@ -302,6 +310,38 @@ def test_run_audit_writes_table_figures_and_headline(classifier, tmp_path):
     assert md.startswith("## Sample audit (uncalibrated model)") and "**UNCALIBRATED**" in md and "null 1.000" in md
     assert not table["calibrated"].any()
     assert "calibrated" in pd.read_csv(outs["csv"]).columns
+    # a perfect instrument corrects nothing; the headline shows both and says what the interval covers
+    assert (table["frac_female_corrected"] == table["frac_female"]).all()
+    assert "Corrected: P(female)" in md and "strength 0.3 (none 1.00/1.00" in md and "not between-model" in md
+    labels = pd.read_parquet(outs["labels"])
+    assert labels.groupby("word").size().to_dict() == {"man": 10, "null": 10, "nurse": 10}
+    assert labels.loc[labels["word"] == "nurse", "classifier_female"].all()
+
+
+def test_corrected_columns_invert_the_context_error_rates():
+    """31% read female in a context where the instrument finds 80% of women and calls 10% of men female: by hand,
+    (0.31 + 0.9 - 1) / (0.8 + 0.9 - 1) = 0.3 women."""
+    from biasdiff.audit.sample_audit import corrected_columns
+
+    gender = np.array(["female"] * 31 + ["male"] * 69)
+    r = corrected_columns(gender, np.array(["nurse"] * 100), {"nurse": (80, 100, 90, 100)}, resamples=500, seed=0)
+    assert r["frac_female_corrected"] == pytest.approx(0.3)
+    assert r["corrected_ci_low"] < 0.3 < r["corrected_ci_high"]
+    with pytest.raises(DataError, match="philosopher"):
+        corrected_columns(gender, np.array(["philosopher"] * 100), {"nurse": (80, 100, 90, 100)}, 100, 0)
+
+
+def test_instrument_rates_read_one_strength_and_refuse_a_missing_one(tmp_path):
+    from biasdiff.audit.sample_audit import instrument_rates
+
+    pd.DataFrame([{"context": "nurse", "gender": "female", "strength": 0.3, "n": 40, "n_female": 36},
+                  {"context": "nurse", "gender": "male", "strength": 0.3, "n": 50, "n_female": 5}]
+                 ).to_parquet(tmp_path / "s.parquet")
+    assert instrument_rates(tmp_path / "s.parquet", 0.3) == {"nurse": (36, 40, 45, 50)}
+    with pytest.raises(DataError, match="no SDEdit strength 0.5"):
+        instrument_rates(tmp_path / "s.parquet", 0.5)
+    with pytest.raises(DataError, match="readout_sdedit"):
+        instrument_rates(tmp_path / "missing.parquet", 0.3)
 
 
 def _calibration_rows(woman, man, null, disputed=0.02):
@@ -352,7 +392,16 @@ def test_embedding_projection_prefers_transformed_space(tmp_path):
         embedding_projections(tmp_path / "none.parquet")
 
 
-def test_control_preset_is_the_default_with_nine_female_nurses_per_male_nurse():
+CONTROLS = {  # preset -> (planted occupation, planted gender): written from the issue, not read from the files
+    "control_nurse_female": ("nurse", "female"), "control_nurse_male": ("nurse", "male"),
+    "control_philosopher_female": ("philosopher", "female"), "control_philosopher_male": ("philosopher", "male"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(CONTROLS))
+def test_control_presets_change_only_the_planted_counts(preset):
+    """Each positive control is the default with 9 images of one gender for every one of the other in one
+    occupation (the same total), nothing else changed, and its own results directory."""
     from pathlib import Path
 
     import yaml
@@ -360,25 +409,30 @@ def test_control_preset_is_the_default_with_nine_female_nurses_per_male_nurse():
 
     from biasdiff.config import validate_config
 
+    occupation, planted = CONTROLS[preset]
     root = Path(__file__).resolve().parents[1]
     default = validate_config(yaml.safe_load((root / "config.yaml").read_text()))
     config = yaml.safe_load((root / "config.yaml").read_text())
-    update_config(config, yaml.safe_load((root / "configs/control_imbalanced.yaml").read_text()))
+    update_config(config, yaml.safe_load((root / f"configs/{preset}.yaml").read_text()))
     config = validate_config(config)
     counts = {p: s["count"] for p, s in config["prompts"].items()}
-    assert counts["female_nurse"] == 9 * counts["male_nurse"] and config["results"] != default["results"]
+    attrs = {p: s["attributes"] for p, s in config["prompts"].items()}
+    cell = {(a["occupation"], a["gender"]): counts[p] for p, a in attrs.items()}
+    other = "male" if planted == "female" else "female"
+    assert cell[(occupation, planted)] == 9 * cell[(occupation, other)]
+    assert config["results"] == f"results/{preset}" != default["results"]
     default_counts = {p: s["count"] for p, s in default["prompts"].items()}
-    nurses = ("female_nurse", "male_nurse")
-    assert sum(counts[p] for p in nurses) == sum(default_counts[p] for p in nurses)
-    assert {p: n for p, n in counts.items() if "nurse" not in p} == {
-        p: n for p, n in default_counts.items() if "nurse" not in p}
+    planted_prompts = [p for p, a in attrs.items() if a["occupation"] == occupation]
+    assert sum(counts[p] for p in planted_prompts) == sum(default_counts[p] for p in planted_prompts)
+    assert {p: n for p, n in counts.items() if p not in planted_prompts} == {
+        p: n for p, n in default_counts.items() if p not in planted_prompts}
     assert {k: v for k, v in config.items() if k not in ("prompts", "results")} == {
         k: v for k, v in default.items() if k not in ("prompts", "results")}
-    rows = [dict(array_index=i, words=list(config["prompts"][p]["words"]), gender=config["prompts"][p]["attributes"]["gender"],
-                 occupation=config["prompts"][p]["attributes"]["occupation"], split="train")
+    rows = [dict(array_index=i, words=list(config["prompts"][p]["words"]), gender=attrs[p]["gender"],
+                 occupation=attrs[p]["occupation"], split="train")
             for i, p in enumerate(p for p, n in counts.items() for _ in range(n // 200))]
     table = training_attribute_table(pd.DataFrame(rows)).set_index("word")
-    assert table.loc["nurse", "train_frac_female"] == pytest.approx(0.9)
+    assert table.loc[occupation, "train_frac_female"] == pytest.approx(0.9 if planted == "female" else 0.1)
     assert table.loc["man", "train_frac_female"] == 0 and table.loc["woman", "train_frac_female"] == 1
 
 

@@ -101,6 +101,11 @@ ROWS = [
     ("jl_seed", set_config("embedding", "seed", value=1), {"embed_words"}),
     ("audit_setting", set_config("audit", "gender_accuracy_floor", value=0.01), {"audit_samples"}),
     ("classifier_setting", set_config("audit", "classifier", "epochs", value=3), {"train_attribute_classifier"}),
+    ("correction_strength", set_config("audit", "readout", "sdedit", "correction_strength", value=0.1),
+     {"audit_samples"}),
+    ("sdedit_strengths", set_config("audit", "readout", "sdedit", "strengths", value=[0.1, 0.3, 0.6]),
+     {"readout_sdedit"}),
+    ("detectability_ladder", set_config("audit", "readout", "diffusion_t", value=[0, 500]), {"readout_detectability"}),
 ]
 
 

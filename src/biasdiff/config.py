@@ -177,10 +177,34 @@ def check_inputs(config: Mapping[str, Any]) -> None:
         from biasdiff.model.architecture import check_train_unet
 
         check_train_unet(config["image_size"], train["unet"])
+    check_readout(config)
+
+
+def check_readout(config: Mapping[str, Any]) -> None:
+    """audit.readout: the correction strength is one SDEdit runs, and every prompt's occupation context has a
+    conditioning word the model is trained with."""
+    readout = config.get("audit", {}).get("readout")
+    if not readout:
+        return
+    strengths = [float(s) for s in readout["sdedit"]["strengths"]]
+    if float(readout["sdedit"]["correction_strength"]) not in strengths:
+        raise ConfigError(f"config key audit.readout.sdedit.correction_strength: "
+                          f"{readout['sdedit']['correction_strength']} is not one of audit.readout.sdedit.strengths "
+                          f"{strengths}")
+    words = {w for prompt in config["prompts"].values() for w in prompt["words"]}
+    contexts = {str(prompt["attributes"].get("occupation")) for prompt in config["prompts"].values()}
+    for context in sorted(contexts):
+        word = readout["context_words"].get(context)
+        if word is None:
+            raise ConfigError(f"config key audit.readout.context_words: no word for occupation {context!r} (has "
+                              f"{sorted(readout['context_words'])}); give one of the trained words {sorted(words)}")
+        if word not in words:
+            raise ConfigError(f"config key audit.readout.context_words.{context}: {word!r} is not a word the model is "
+                              f"trained with; valid: {sorted(words)}")
 
 
 # The sections whose forward passes run under their `precision` key, on their `device`.
-PRECISION_SECTIONS = ("train", "sample", "audit.classifier", "scoredecomp", "fairface")
+PRECISION_SECTIONS = ("train", "sample", "audit.classifier", "audit.readout", "scoredecomp", "fairface")
 
 
 def check_precisions(config: Mapping[str, Any]) -> None:

@@ -32,9 +32,12 @@ SAMPLE_AUDIT_COLUMNS = [
     "word", "n", "n_female", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "p_value_half",
     "gap", "kl_uniform", "embedding_projection", "classifier_gender_accuracy", "classifier_occupation_accuracy",
     "classifier_members", "members_frac_female_min", "members_frac_female_max", "frac_disputed",
+    "frac_female_corrected", "corrected_ci_low", "corrected_ci_high",
 ]
-HEADLINE_COLUMNS = ["word", "calibrated", "n", "frac_female", "ci_low", "ci_high", "train_frac_female", "p_value", "gap",
+HEADLINE_COLUMNS = ["word", "calibrated", "n", "frac_female", "ci_low", "ci_high", "frac_female_corrected",
+                    "corrected_ci_low", "corrected_ci_high", "train_frac_female", "p_value", "gap",
                     "embedding_projection", "members_frac_female_min", "members_frac_female_max", "frac_disputed"]
+LABEL_COLUMNS = ["word", "index", "classifier_female", "classifier_p_female", "classifier_occupation"]
 EMBEDDING_SPACES = ("transformed", "projected")  # the space the model was conditioned on, in order of preference
 
 
@@ -101,6 +104,49 @@ def member_spread(member_gender: np.ndarray) -> dict:
             "members_frac_female_max": float(per_member.max()), "frac_disputed": float(disputed.mean())}
 
 
+def instrument_rates(sdedit_table: str | os.PathLike, strength: float) -> dict[str, tuple[int, int, int, int]]:
+    """context -> (k_sens, n_sens, k_spec, n_spec): the classifier's reading of SDEdited held-out images at
+    `strength` (rule readout_sdedit's table): female images read female, of all female; male read male, of all male."""
+    path = Path(sdedit_table)
+    if not path.is_file():
+        raise DataError(f"instrument rates {path} do not exist; they are made by the rule readout_sdedit")
+    table = pd.read_parquet(path)
+    missing = [c for c in ("context", "gender", "strength", "n", "n_female") if c not in table.columns]
+    if missing:
+        raise DataError(f"{path} lacks columns {missing}; rerun the rule readout_sdedit")
+    rows = table[np.isclose(table["strength"].astype(float), float(strength))]
+    if rows.empty:
+        raise DataError(f"{path} has no SDEdit strength {strength} (has {sorted(table['strength'].unique())}); rerun "
+                        "the rule readout_sdedit with audit.readout.sdedit.correction_strength among its strengths")
+    rates = {}
+    for context, part in rows.groupby("context"):
+        by = part.set_index("gender")
+        if not {"female", "male"} <= set(by.index):
+            raise DataError(f"{path}: context {context!r} lacks a female or male row at strength {strength}")
+        f, m = by.loc["female"], by.loc["male"]
+        rates[str(context)] = (int(f["n_female"]), int(f["n"]), int(m["n"] - m["n_female"]), int(m["n"]))
+    return rates
+
+
+def corrected_columns(gender: np.ndarray, occupation: np.ndarray, rates: Mapping[str, tuple] | None,
+                      resamples: int, seed: int) -> dict[str, float]:
+    """P(female) corrected for the classifier's errors in each sample's context (its predicted occupation), with a
+    interval that carries the uncertainty of the samples' counts and of the SDEdit calibration sets
+    (`biasdiff.misclassification.corrected_proportion`)."""
+    from biasdiff.misclassification import corrected_proportion
+
+    nan = {"frac_female_corrected": math.nan, "corrected_ci_low": math.nan, "corrected_ci_high": math.nan}
+    if rates is None or len(gender) == 0:
+        return nan
+    try:
+        r = corrected_proportion(occupation, np.asarray(gender) == "female", rates, n_resamples=resamples, seed=seed)
+    except ValueError as exc:
+        raise DataError(f"cannot correct P(female): {exc}") from exc
+    if math.isnan(r["estimate"]):  # the instrument is at chance in a context that holds samples: no estimate
+        return nan
+    return {"frac_female_corrected": r["estimate"], "corrected_ci_low": r["ci_low"], "corrected_ci_high": r["ci_high"]}
+
+
 def audit_images(
     images_by_word: Mapping[str, np.ndarray],
     classifier: AttributeClassifier,
@@ -108,27 +154,40 @@ def audit_images(
     projections: Mapping[str, float],
     metrics: Mapping[str, Any],
     batch_size: int = 256,
-) -> pd.DataFrame:
-    """Audit table (one row per word, in the given order) from uint8 images (N, H, W, 3) per word."""
+    rates: Mapping[str, tuple] | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Audit table (one row per word, in the given order) from uint8 images (N, H, W, 3) per word, and the per-sample
+    labels (LABEL_COLUMNS). `rates`: the instrument's sensitivity/specificity counts per context (`instrument_rates`);
+    None leaves the corrected columns empty."""
     train_rows = {r["word"]: r for r in training.to_dict("records")}
     occupations = classifier.labels["occupation"]
-    rows = []
+    rows, labels = [], []
     for word, images in images_by_word.items():
         proba = classifier.member_proba(np.asarray(images), batch_size=batch_size)  # head -> (members, N, classes)
-        predicted = classifier.labels_of({h: p.mean(0) for h, p in proba.items()})
+        mean = {h: p.mean(0) for h, p in proba.items()}
+        predicted = classifier.labels_of(mean)
         row = audit_word(word, predicted, occupations, train_rows.get(word), projections.get(word, math.nan))
         row["classifier_gender_accuracy"] = float(metrics["gender"]["test_accuracy"])
         row["classifier_occupation_accuracy"] = float(metrics["occupation"]["test_accuracy"])
         row.update(member_spread(classifier.labels_of({"gender": proba["gender"]})["gender"]))
+        row.update(corrected_columns(predicted["gender"], predicted["occupation"], rates, resamples, seed))
         rows.append(row)
+        female_class = classifier.labels["gender"].index("female")
+        labels.append(pd.DataFrame({
+            "word": word, "index": np.arange(len(images)), "classifier_female": predicted["gender"] == "female",
+            "classifier_p_female": mean["gender"][:, female_class].astype(float),
+            "classifier_occupation": predicted["occupation"].astype(str)}))
         log.info(
-            "%-12s n=%d  P(female)=%.3f [%.3f, %.3f]  train %.3f  p=%.3g  projection %+.3f",
-            word, row["n"], row["frac_female"], row["ci_low"], row["ci_high"], row["train_frac_female"],
-            row["p_value"], row["embedding_projection"],
+            "%-12s n=%d  P(female)=%.3f [%.3f, %.3f]  corrected %.3f [%.3f, %.3f]  train %.3f  p=%.3g  projection %+.3f",
+            word, row["n"], row["frac_female"], row["ci_low"], row["ci_high"], row["frac_female_corrected"],
+            row["corrected_ci_low"], row["corrected_ci_high"], row["train_frac_female"], row["p_value"],
+            row["embedding_projection"],
         )
     df = pd.DataFrame(rows)
     extra = [c for c in df.columns if c not in SAMPLE_AUDIT_COLUMNS]
-    return df[SAMPLE_AUDIT_COLUMNS + extra]
+    return df[SAMPLE_AUDIT_COLUMNS + extra], pd.concat(labels, ignore_index=True)[LABEL_COLUMNS]
 
 
 CALIBRATION_DEFAULTS = {"female_word": "woman", "male_word": "man", "null_word": "null", "female_min": 0.9,
@@ -196,8 +255,27 @@ def sampling_settings(samples: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=["word", *SAMPLING_COLUMNS])
 
 
+def _num(x: float) -> str:
+    return "–" if x is None or math.isnan(float(x)) else f"{float(x):.3f}"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "–" if lo is None or math.isnan(float(lo)) else f"[{float(lo):.3f}, {float(hi):.3f}]"
+
+
+def _correction_line(audit: pd.DataFrame, correction: Mapping[str, Any] | None) -> list[str]:
+    if not correction:
+        return []
+    rates = "; ".join(f"{c} {se:.2f}/{sp:.2f}" for c, (se, sp) in correction["rates"].items())
+    return [f"Corrected: P(female) after the classifier's errors in each sample's context (Rogan–Gladen per "
+            f"predicted occupation, weighted by its share), with the sensitivity/specificity it has on held-out "
+            f"images SDEdited at strength {correction['strength']:g} ({rates}); the interval simulates the Jeffreys "
+            f"posteriors of the samples' and those calibration sets' counts (sampling variance only, not between-model); – where the "
+            f"classifier is no better than chance in a context that holds samples."]
+
+
 def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit",
-                      floors: Mapping[str, Any] | None = None) -> str:
+                      floors: Mapping[str, Any] | None = None, correction: Mapping[str, Any] | None = None) -> str:
     """The model's calibration first (`calibration`), then a markdown table per word (P(female) with CI, training
     fraction, p-value, gap, embedding projection, the members' range and disputed share), with the classifier's
     held-out accuracy beside it."""
@@ -213,13 +291,17 @@ def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: st
         "the members do not label unanimously.",
         *_sampling_line(audit),
         "",
-        "| word | n | P(female) | 95% CI | train P(female) | p (vs train) | gap | embedding projection "
-        "| members' P(female) | disputed |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---|---:|",
+        *_correction_line(audit, correction),
+        "",
+        "| word | n | P(female) | 95% CI | corrected | 95% CI | train P(female) | p (vs train) | gap "
+        "| embedding projection | members' P(female) | disputed |",
+        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     for r in audit.itertuples():
         lines.append(
-            f"| {r.word} | {r.n} | {r.frac_female:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | {r.train_frac_female:.3f} "
+            f"| {r.word} | {r.n} | {r.frac_female:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] "
+            f"| {_num(r.frac_female_corrected)} | {_interval(r.corrected_ci_low, r.corrected_ci_high)} "
+            f"| {r.train_frac_female:.3f} "
             f"| {r.p_value:.3g} | {r.gap:.3f} | {r.embedding_projection:+.3f} "
             f"| {r.members_frac_female_min:.3f}–{r.members_frac_female_max:.3f} | {r.frac_disputed:.3f} |"
         )
@@ -244,10 +326,13 @@ def run_audit(
     embedding_bias: str | os.PathLike | None,
     outputs: Mapping[str, str | os.PathLike],
     settings: Mapping[str, Any],
+    sdedit: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Stage entry point (rule audit_samples). `samples` maps word -> samples .npy (uint8 N×H×W×3); `outputs` names
-    table (.parquet), csv, markdown, bars and scatter (.png). Fails (DataError, nothing written) if the classifier's
-    held-out gender accuracy is below settings["gender_accuracy_floor"]."""
+    table (.parquet), csv, markdown, bars and scatter (.png) and labels (per-sample .parquet). `sdedit`:
+    the SDEdit table of rule readout_sdedit, read at settings["correction_strength"] for the corrected P(female)
+    (None: no correction). Fails (DataError, nothing written) if the classifier's held-out gender accuracy is below
+    settings["gender_accuracy_floor"]."""
     import json
 
     import matplotlib.pyplot as plt
@@ -266,7 +351,12 @@ def run_audit(
         if not Path(path).is_file():
             raise DataError(f"samples {path} of word {word!r} do not exist; they are made by the rule sample_word")
         images[word] = np.load(path)
-    audit = audit_images(images, classifier, training, projections, metrics, int(settings["batch_size"]))
+    rates = instrument_rates(sdedit, float(settings["correction_strength"])) if sdedit else None
+    audit, labels = audit_images(images, classifier, training, projections, metrics, int(settings["batch_size"]),
+                                 rates=rates, resamples=int(settings.get("correction_resamples", 2000)),
+                                 seed=int(settings.get("seed", 0)))
+    correction = rates and {"strength": float(settings["correction_strength"]),
+                            "rates": {c: (r[0] / r[1], r[2] / r[3]) for c, r in rates.items()}}
     audit = audit.merge(sampling_settings(samples), on="word", how="left")
     floors = settings.get("calibration") or {}
     status = calibration(audit, floors)
@@ -274,15 +364,16 @@ def run_audit(
     log.info("%s", status["line"].replace("**", ""))
 
     bars, scatter = bias_bars(audit), bias_scatter(audit)
-    out_table, out_csv, out_markdown, out_bars, out_scatter = (
-        outputs[k] for k in ("table", "csv", "markdown", "bars", "scatter"))
+    out_table, out_csv, out_markdown, out_bars, out_scatter, out_labels = (
+        outputs[k] for k in ("table", "csv", "markdown", "bars", "scatter", "labels"))
     try:
-        with all_or_nothing([out_table, out_csv, out_markdown, out_bars, out_scatter]):
+        with all_or_nothing([out_table, out_csv, out_markdown, out_bars, out_scatter, out_labels]):
             write_parquet(audit, out_table)
+            write_parquet(labels, out_labels)
             with atomic_path(out_csv) as tmp:
                 audit[HEADLINE_COLUMNS].to_csv(tmp, index=False, float_format="%.4f")
             with atomic_path(out_markdown) as tmp:
-                tmp.write_text(headline_markdown(audit, metrics, floors=floors))
+                tmp.write_text(headline_markdown(audit, metrics, floors=floors, correction=correction))
             save_figure(bars, out_bars)
             save_figure(scatter, out_scatter)
     finally:
