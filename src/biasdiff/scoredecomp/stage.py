@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from biasdiff.errors import DataError
-from biasdiff.io import save_figure, write_parquet
+from biasdiff.io import all_or_nothing, save_figure, write_csv, write_parquet
 from biasdiff.stats import wilson_interval
 from biasdiff.scoredecomp.bias import plot_score_bias, score_bias_weights, summarize_score_bias
 from biasdiff.scores.decomp import score_decomp
@@ -169,19 +169,24 @@ def run_scoredecomp_accuracy(model_dir: str | os.PathLike, conditioning: str, ma
 
 
 def run_scoredecomp_samples(model_dir: str | os.PathLike, conditioning: str, sample_images: Mapping[str, str],
-                            classifier_audit: str | None, outputs: Mapping[str, str], settings: Mapping[str, Any]
-                            ) -> pd.DataFrame:
-    """Rule scoredecomp_samples: ScoreDecomp gender proportions of each word's samples (samples/{model}/{word}.npy).
+                            classifier_audit: str | None, outputs: Mapping[str, str], settings: Mapping[str, Any],
+                            classifier_labels: str | None = None) -> pd.DataFrame:
+    """Rule scoredecomp_samples: ScoreDecomp gender proportions of each word's samples (samples/{model}/{word}.npy),
+    and the ELBO classifier's labels of the same samples.
 
     One row per word: n, female_weight (mean simplex weight on the female word = proportion of women),
-    frac_female_argmax (fraction of samples labelled female) with a Wilson 95 % interval, and, when the
-    attribute-classifier audit (audit/sample_bias.parquet) is given, its frac_female / ci beside them. outputs: table.
+    frac_female_argmax (fraction of samples labelled female) with a Wilson 95 % interval, frac_female_elbo, and, when
+    the attribute-classifier audit (audit/sample_bias.parquet) is given, its frac_female / ci beside them.
+    outputs: table; labels (per sample: word, index, scoredecomp_female, elbo_female); agreement (.csv, and the
+    Parquet beside it): per word Cohen's κ between each pair of the attribute classifier (its per-sample labels,
+    `classifier_labels`), the ELBO and ScoreDecomp, and their raw agreement.
     """
     params = settings
     model = load_score_model(model_dir, conditioning, params)
     attrs = list(params["gender_words"].values())
     ts, draws = list(params["timesteps"]), int(params["n_draws"])
-    rows = []
+    elbo_stages = [(int(params["samples_elbo"]), 1)]
+    rows, labels = [], []
     for word, path in sample_images.items():
         if not Path(path).is_file():
             raise DataError(f"samples of {word!r} ({path}) do not exist; run the sample_word rule first")
@@ -189,24 +194,71 @@ def run_scoredecomp_samples(model_dir: str | os.PathLike, conditioning: str, sam
         if params["n_samples"]:
             imgs = imgs[: params["n_samples"]]
         seeds = [derive_seed(params["seed"], "scoredecomp-samples", word, i) for i in range(len(imgs))]
-        res = score_decomp(model, model.encode(imgs), seeds, attrs, base=params["base"], timesteps=ts, n_draws=draws,
+        x0 = model.encode(imgs)
+        res = score_decomp(model, x0, seeds, attrs, base=params["base"], timesteps=ts, n_draws=draws,
                            variants=["simplex"], space=params["space"], progress=True)["simplex"]
         w = res.mean_scores()
-        k = int((w.argmax(axis=1) == 1).sum())
+        decomp_female = w.argmax(axis=1) == 1
+        elbo_female = elbo_classify(model, x0, seeds, attrs, elbo_stages).labels == 1
+        k = int(decomp_female.sum())
         lo, hi = wilson_interval(k, len(w))
         rows.append({"word": word, "n": len(w), "female_weight": float(w[:, 1].mean()),
                      "female_weight_se": float(w[:, 1].std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else np.nan,
                      "frac_female_argmax": k / len(w), "ci_low": lo, "ci_high": hi,
+                     "frac_female_elbo": float(elbo_female.mean()),
                      "timesteps": _t_label(ts), "n_draws": draws, "evals_per_image": res.evals_per_image})
-        log.info("%s: female weight %.3f, argmax-female %.3f (n=%d)", word, rows[-1]["female_weight"], k / len(w), len(w))
+        labels.append(pd.DataFrame({"word": word, "index": np.arange(len(w)), "scoredecomp_female": decomp_female,
+                                    "elbo_female": elbo_female}))
+        log.info("%s: female weight %.3f, argmax-female %.3f, ELBO-female %.3f (n=%d)", word,
+                 rows[-1]["female_weight"], k / len(w), rows[-1]["frac_female_elbo"], len(w))
     table = pd.DataFrame(rows)
+    labels = pd.concat(labels, ignore_index=True)
     if classifier_audit:
         cls = pd.read_parquet(classifier_audit)[["word", "frac_female", "ci_low", "ci_high"]]
         cls = cls.rename(columns={"frac_female": "classifier_frac_female", "ci_low": "classifier_ci_low",
                                   "ci_high": "classifier_ci_high"})
         table = table.merge(cls, on="word", how="left")
-    write_parquet(table, outputs["table"])
+    agreement = instrument_agreement(labels, classifier_labels) if classifier_labels else None
+    with all_or_nothing([p for p in (outputs["table"], outputs.get("labels"), outputs.get("agreement")) if p]):
+        write_parquet(table, outputs["table"])
+        if outputs.get("labels"):
+            write_parquet(labels, outputs["labels"])
+        if outputs.get("agreement") and agreement is not None:
+            write_parquet(agreement, Path(outputs["agreement"]).with_suffix(".parquet"))
+            write_csv(agreement, outputs["agreement"])
     return table
+
+
+INSTRUMENTS = {"classifier": "classifier_female", "elbo": "elbo_female", "scoredecomp": "scoredecomp_female"}
+
+
+def instrument_agreement(labels: pd.DataFrame, classifier_labels: str | os.PathLike) -> pd.DataFrame:
+    """Per word, on the samples all three instruments labelled: each instrument's P(female), and for each pair
+    Cohen's κ (nan where both give every sample one label: κ is undefined) and the raw share of equal labels."""
+    from biasdiff.misclassification import cohen_kappa
+
+    path = Path(classifier_labels)
+    if not path.is_file():
+        raise DataError(f"per-sample classifier labels {path} do not exist; they are made by the rule audit_samples")
+    cls = pd.read_parquet(path)
+    missing = [c for c in ("word", "index", "classifier_female") if c not in cls.columns]
+    if missing:
+        raise DataError(f"{path} lacks columns {missing}; rerun the rule audit_samples")
+    both = labels.merge(cls[["word", "index", "classifier_female"]], on=["word", "index"], how="inner")
+    rows = []
+    for word, part in both.groupby("word", sort=False):
+        row = {"word": word, "n": len(part)}
+        row.update({f"p_female_{name}": float(part[col].mean()) for name, col in INSTRUMENTS.items()})
+        names = list(INSTRUMENTS)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                row[f"kappa_{a}_{b}"] = cohen_kappa(part[INSTRUMENTS[a]].to_numpy(), part[INSTRUMENTS[b]].to_numpy())
+                row[f"agree_{a}_{b}"] = float((part[INSTRUMENTS[a]] == part[INSTRUMENTS[b]]).mean())
+        rows.append(row)
+        log.info("agreement %s (n=%d): κ classifier–ELBO %.2f, classifier–ScoreDecomp %.2f, ELBO–ScoreDecomp %.2f",
+                 word, len(part), row["kappa_classifier_elbo"], row["kappa_classifier_scoredecomp"],
+                 row["kappa_elbo_scoredecomp"])
+    return pd.DataFrame(rows)
 
 
 def _real_images(manifest, images, params, section: Mapping[str, Any]):
