@@ -30,7 +30,7 @@ def _bad(raw, mutate):
 SIX = {"male_nurse", "female_nurse", "male_phil", "female_phil", "man", "woman"}
 
 
-@pytest.mark.parametrize("overlays", [(), ("configs/smoke.yaml",), ("configs/control_imbalanced.yaml",)])
+@pytest.mark.parametrize("overlays", [(), ("configs/smoke.yaml",), ("configs/control_nurse_female.yaml",), ("configs/control_philosopher_male.yaml",)])
 def test_shipped_configs_validate_as_the_workflow_merges_them(overlays):
     cfg = load_config(ROOT / "config.yaml", *(ROOT / o for o in overlays))
     assert set(cfg["prompts"]) == SIX
@@ -48,7 +48,9 @@ def test_paper_preset_fails_only_on_the_data_it_needs_from_this_machine(tmp_path
     assert cfg["train"]["steps"] is None and cfg["train"]["epochs"] == 81 and set(cfg["prompts"]) == SIX
 
 
-PRESETS = ("configs/smoke.yaml", "configs/paper.yaml", "configs/control_imbalanced.yaml")
+PRESETS = ("configs/smoke.yaml", "configs/paper.yaml", "configs/control_nurse_female.yaml",
+           "configs/control_nurse_male.yaml", "configs/control_philosopher_female.yaml",
+           "configs/control_philosopher_male.yaml")
 
 
 @pytest.fixture
