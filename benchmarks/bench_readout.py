@@ -30,7 +30,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     setup_logging(str(out / "bench_readout.log"))
     audit = section_defaults("audit")
-    settings = {**audit["readout"], "per_cell": args.per_cell, "gender_accuracy_floor": audit["gender_accuracy_floor"],
+    settings = {**audit["readout"], "per_cell": args.per_cell,
                 "sampling": section_defaults("sample")}
     common = dict(manifest=res / "manifest/images.parquet", images=res / "manifest/images.npy",
                   classifier_dir=res / "audit/classifier", classifier_metrics=res / "audit/classifier_metrics.json",

@@ -91,25 +91,22 @@ READOUT_KEYS = {  # the audit.readout keys each readout rule uses (a change to a
 }
 
 
-def readout_params(rule):
-    """The audit.readout keys `rule` uses, the classifier's accuracy floor and the sample section's sampler (SDEdit
-    runs it; the ladders use its weights choice). correction_strength is the audit's, not SDEdit's.
+def readout_params(step):
+    """The audit.readout keys readout `step` (detectability or sdedit) uses and the sample section's sampler (SDEdit
+    runs it; the ladders use its weights choice). correction_strength is the audit's, not SDEdit's; the classifier's
+    accuracy floor is the audits' (the readout measures the classifier whatever its accuracy).
     """
     readout = config["audit"]["readout"]
     sample = config["sample"]
-    params = {key: readout[key] for key in READOUT_KEYS[rule]}
-    if rule == "sdedit":
+    params = {key: readout[key] for key in READOUT_KEYS[step]}
+    if step == "sdedit":
         params["sdedit"] = {"strengths": readout["sdedit"]["strengths"]}
     keys = (
         ("sampler", "steps", "eta", "guidance_scale", "use_ema")
-        if rule == "sdedit"
+        if step == "sdedit"
         else ("use_ema",)
     )
-    return {
-        **params,
-        "gender_accuracy_floor": config["audit"]["gender_accuracy_floor"],
-        "sampling": {k: sample[k] for k in keys},
-    }
+    return {**params, "sampling": {k: sample[k] for k in keys}}
 
 
 def audit_params():

@@ -327,8 +327,9 @@ def test_corrected_columns_invert_the_context_error_rates():
     r = corrected_columns(gender, np.array(["nurse"] * 100), {"nurse": (80, 100, 90, 100)}, resamples=500, seed=0)
     assert r["frac_female_corrected"] == pytest.approx(0.3)
     assert r["corrected_ci_low"] < 0.3 < r["corrected_ci_high"]
-    with pytest.raises(DataError, match="philosopher"):
-        corrected_columns(gender, np.array(["philosopher"] * 100), {"nurse": (80, 100, 90, 100)}, 100, 0)
+    # samples in a context without rates (a held-out split too small to hold both genders there): no correction
+    none = corrected_columns(gender, np.array(["philosopher"] * 100), {"nurse": (80, 100, 90, 100)}, 100, 0)
+    assert all(math.isnan(v) for v in none.values())
 
 
 def test_instrument_rates_read_one_strength_and_refuse_a_missing_one(tmp_path):
@@ -342,6 +343,11 @@ def test_instrument_rates_read_one_strength_and_refuse_a_missing_one(tmp_path):
         instrument_rates(tmp_path / "s.parquet", 0.5)
     with pytest.raises(DataError, match="readout_sdedit"):
         instrument_rates(tmp_path / "missing.parquet", 0.3)
+    pd.DataFrame([{"context": "nurse", "gender": "female", "strength": 0.3, "n": 40, "n_female": 36},
+                  {"context": "nurse", "gender": "male", "strength": 0.3, "n": 50, "n_female": 5},
+                  {"context": "philosopher", "gender": "female", "strength": 0.3, "n": 3, "n_female": 3}]
+                 ).to_parquet(tmp_path / "one_gender.parquet")
+    assert instrument_rates(tmp_path / "one_gender.parquet", 0.3) == {"nurse": (36, 40, 45, 50)}  # no men: no rates
 
 
 def _calibration_rows(woman, man, null, disputed=0.02):

@@ -97,7 +97,7 @@ ROWS = [
     ("comment_in_library", edit_library("biasdiff.grid", comment_only=True), set()),
     ("unrelated_rewrite", rewrite_config_unchanged, set()),
     ("fairface_timesteps", set_config("fairface", "timesteps", value=[200, 600]), {"fairface_audit"}),
-    ("cfg_scale", set_config("sample", "guidance_scale", value=2.0), {"sample_word"}),
+    ("cfg_scale", set_config("sample", "guidance_scale", value=2.0), {"sample_word", "readout_sdedit"}),
     ("jl_seed", set_config("embedding", "seed", value=1), {"embed_words"}),
     ("audit_setting", set_config("audit", "gender_accuracy_floor", value=0.01), {"audit_samples"}),
     ("classifier_setting", set_config("audit", "classifier", "epochs", value=3), {"train_attribute_classifier"}),

@@ -57,10 +57,12 @@ def test_smoke_run_samples_every_word_and_audits_them(smoke_workdir):
 
 
 def test_cfg_scale_reruns_sampling_and_audit_not_training(copy_workdir):
+    """Sampling and the audit rerun, and the SDEdit readout (it redraws held-out images as the samples are drawn, so
+    its rates follow the guidance scale); training and the classifier do not."""
     workdir = copy_workdir()
     _edit_section(workdir, "sample", "guidance_scale", "3.0", "2.0")
     jobs = planned_jobs(workdir, AUDIT)
-    assert sorted({rule for rule, _ in jobs}) == ["audit_samples", "sample_word"]
+    assert sorted({rule for rule, _ in jobs}) == ["audit_samples", "readout_sdedit", "sample_word"]
     assert sum(rule == "sample_word" for rule, _ in jobs) == len(_words(workdir))
 
 
@@ -71,6 +73,8 @@ def test_floor_reruns_only_the_audit(copy_workdir):
 
 
 def test_classifier_settings_rerun_classifier_and_audit_only(copy_workdir):
+    """The classifier, the audit, and the SDEdit rates the audit corrects with (measured with that classifier)."""
     workdir = copy_workdir()
     _edit_section(workdir, "audit", "epochs", "2", "3")
-    assert planned_jobs(workdir, AUDIT) == [("audit_samples", ""), ("train_attribute_classifier", "")]
+    assert planned_jobs(workdir, AUDIT) == [("audit_samples", ""), ("readout_sdedit", ""),
+                                            ("train_attribute_classifier", "")]

@@ -121,8 +121,11 @@ def instrument_rates(sdedit_table: str | os.PathLike, strength: float) -> dict[s
     rates = {}
     for context, part in rows.groupby("context"):
         by = part.set_index("gender")
-        if not {"female", "male"} <= set(by.index):
-            raise DataError(f"{path}: context {context!r} lacks a female or male row at strength {strength}")
+        if not {"female", "male"} <= set(by.index):  # a small held-out split without one gender in this context
+            log.warning("%s: context %r has no %s held-out images at strength %g: its samples get no corrected "
+                        "P(female) (raise manifest.val_fraction or the prompt counts)", path, context,
+                        " or ".join(sorted({"female", "male"} - set(by.index))), strength)
+            continue
         f, m = by.loc["female"], by.loc["male"]
         rates[str(context)] = (int(f["n_female"]), int(f["n"]), int(m["n"] - m["n_female"]), int(m["n"]))
     return rates
@@ -138,10 +141,12 @@ def corrected_columns(gender: np.ndarray, occupation: np.ndarray, rates: Mapping
     nan = {"frac_female_corrected": math.nan, "corrected_ci_low": math.nan, "corrected_ci_high": math.nan}
     if rates is None or len(gender) == 0:
         return nan
-    try:
-        r = corrected_proportion(occupation, np.asarray(gender) == "female", rates, n_resamples=resamples, seed=seed)
-    except ValueError as exc:
-        raise DataError(f"cannot correct P(female): {exc}") from exc
+    uncalibrated = sorted(set(np.asarray(occupation).astype(str)) - set(rates))
+    if uncalibrated:  # samples drawn in a context the SDEdit table has no sensitivity/specificity for
+        log.warning("no corrected P(female): samples in context(s) %s without instrument rates (have %s)",
+                    uncalibrated, sorted(rates))
+        return nan
+    r = corrected_proportion(occupation, np.asarray(gender) == "female", rates, n_resamples=resamples, seed=seed)
     if math.isnan(r["estimate"]):  # the instrument is at chance in a context that holds samples: no estimate
         return nan
     return {"frac_female_corrected": r["estimate"], "corrected_ci_low": r["ci_low"], "corrected_ci_high": r["ci_high"]}
@@ -271,7 +276,7 @@ def _correction_line(audit: pd.DataFrame, correction: Mapping[str, Any] | None) 
             f"predicted occupation, weighted by its share), with the sensitivity/specificity it has on held-out "
             f"images SDEdited at strength {correction['strength']:g} ({rates}); the interval simulates the Jeffreys "
             f"posteriors of the samples' and those calibration sets' counts (sampling variance only, not between-model); – where the "
-            f"classifier is no better than chance in a context that holds samples."]
+            f"classifier is no better than chance in a context that holds samples, or a context has no rates."]
 
 
 def headline_markdown(audit: pd.DataFrame, metrics: Mapping[str, Any], title: str = "Sample audit",
