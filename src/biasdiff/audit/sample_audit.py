@@ -23,6 +23,7 @@ import pandas as pd
 from biasdiff.audit.classifier import AttributeClassifier, check_gender_accuracy
 from biasdiff.stats import binomial_pvalue, gender_gap, kl_to_uniform, wilson_interval
 from biasdiff.artifacts.manifest import read_manifest
+from biasdiff.artifacts.tables import read_table
 from biasdiff.audit.training import AUDIT_COLUMNS, training_attribute_table
 from biasdiff.errors import DataError
 
@@ -47,12 +48,7 @@ def embedding_projections(bias_path: str | os.PathLike) -> dict[str, float]:
     Uses the `transformed` space when the embed stage applied a transform, else `projected` (after JL).
     """
     path = Path(bias_path)
-    if not path.is_file():
-        raise DataError(f"embedding bias table {path} does not exist; it is made by the rule embed_words")
-    bias = pd.read_parquet(path)
-    missing = [c for c in ("space", "word", "gender_projection") if c not in bias.columns]
-    if missing:
-        raise DataError(f"{path} lacks columns {missing}; expected space, word, gender_projection")
+    bias = read_table(path, ("space", "word", "gender_projection"), "embed_words")
     for space in EMBEDDING_SPACES:
         rows = bias[bias["space"] == space]
         if not rows.empty:
@@ -108,12 +104,7 @@ def instrument_rates(sdedit_table: str | os.PathLike, strength: float) -> dict[s
     """context -> (k_sens, n_sens, k_spec, n_spec): the classifier's reading of SDEdited held-out images at
     `strength` (rule readout_sdedit's table): female images read female, of all female; male read male, of all male."""
     path = Path(sdedit_table)
-    if not path.is_file():
-        raise DataError(f"instrument rates {path} do not exist; they are made by the rule readout_sdedit")
-    table = pd.read_parquet(path)
-    missing = [c for c in ("context", "gender", "strength", "n", "n_female") if c not in table.columns]
-    if missing:
-        raise DataError(f"{path} lacks columns {missing}; rerun the rule readout_sdedit")
+    table = read_table(path, ("context", "gender", "strength", "n", "n_female"), "readout_sdedit")
     rows = table[np.isclose(table["strength"].astype(float), float(strength))]
     if rows.empty:
         raise DataError(f"{path} has no SDEdit strength {strength} (has {sorted(table['strength'].unique())}); rerun "

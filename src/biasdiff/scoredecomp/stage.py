@@ -237,13 +237,9 @@ def instrument_agreement(labels: pd.DataFrame, classifier_labels: str | os.PathL
     Cohen's κ (nan where both give every sample one label: κ is undefined) and the raw share of equal labels."""
     from biasdiff.misclassification import cohen_kappa
 
-    path = Path(classifier_labels)
-    if not path.is_file():
-        raise DataError(f"per-sample classifier labels {path} do not exist; they are made by the rule audit_samples")
-    cls = pd.read_parquet(path)
-    missing = [c for c in ("word", "index", "classifier_female") if c not in cls.columns]
-    if missing:
-        raise DataError(f"{path} lacks columns {missing}; rerun the rule audit_samples")
+    from biasdiff.artifacts.tables import read_table
+
+    cls = read_table(classifier_labels, ("word", "index", "classifier_female"), "audit_samples")
     both = labels.merge(cls[["word", "index", "classifier_female"]], on=["word", "index"], how="inner")
     rows = []
     for word, part in both.groupby("word", sort=False):
