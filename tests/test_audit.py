@@ -453,3 +453,14 @@ def test_early_stopping_progress_needs_relative_and_absolute_gain(val_loss, best
     from biasdiff.audit.classifier import made_progress
 
     assert made_progress(val_loss, best) is progress
+
+
+def test_a_corrupt_or_incomplete_rates_table_is_one_line_naming_the_rule(tmp_path):
+    from biasdiff.audit.sample_audit import instrument_rates
+
+    (tmp_path / "s.parquet").write_text("garbage")
+    with pytest.raises(DataError, match=r"not a readable Parquet table .*forcerun readout_sdedit"):
+        instrument_rates(tmp_path / "s.parquet", 0.3)
+    pd.DataFrame({"context": ["nurse"], "gender": ["female"]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"lacks columns \['strength', 'n', 'n_female'\].*readout_sdedit"):
+        instrument_rates(tmp_path / "t.parquet", 0.3)
