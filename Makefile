@@ -32,7 +32,8 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
-	@echo; echo "P(female | word) in the model's samples (results/audit/sample_bias.parquet):"; cat results/audit/sample_bias.md
+	@if [ -f results/experiment/summary.md ]; then echo; cat results/experiment/summary.md; fi
+	@echo; echo "The base model's own audit (results/audit/sample_bias.parquet):"; cat results/audit/sample_bias.md
 	@echo; echo "figures: results/audit/*.png, results/embeddings/bias.png, results/manifest/contact_*.png"
 	@echo "report: $(abspath results/report.html)"
 

@@ -18,6 +18,7 @@ include: "rules/common.smk"
 include: "rules/helpers_data.smk"
 include: "rules/helpers_model.smk"
 include: "rules/helpers_audits.smk"
+include: "rules/helpers_experiment.smk"
 include: "rules/synthesize.smk"
 include: "rules/manifest.smk"
 include: "rules/embed.smk"
@@ -27,6 +28,7 @@ include: "rules/stablebias.smk"
 include: "rules/sample.smk"
 include: "rules/audit.smk"
 include: "rules/scoredecomp.smk"
+include: "rules/experiment.smk"
 
 
 rule all:

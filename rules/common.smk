@@ -13,6 +13,9 @@ from biasdiff.artifacts.shards import shard_ranges
 from biasdiff.model.directory import verify_model_dir
 
 # Overlays (--configfile) are checked as files too: Snakemake's merge hides what they tried to remove.
+# read_yaml: a key given twice in one mapping (e.g. two arms of one name) is an error, not a silent overwrite.
+for _file in workflow.configfiles:
+    read_yaml(_file)
 for _overlay in workflow.overwrite_configfiles or ():
     check_overlay(_overlay, read_yaml(_overlay))
 validate_config(config)
@@ -108,6 +111,7 @@ def all_targets():
         *readout_outputs("sdedit").values(),
     ]
     targets += scoredecomp_targets()
+    targets += experiment_targets()
     return targets
 
 

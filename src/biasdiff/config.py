@@ -178,6 +178,57 @@ def check_inputs(config: Mapping[str, Any]) -> None:
 
         check_train_unet(config["image_size"], train["unet"])
     check_readout(config)
+    check_transform(config["embedding"]["transform"], _conditioning_words(config), "embedding.transform",
+                    config["embedding"]["reference_words"])
+
+
+def _conditioning_words(config: Mapping[str, Any]) -> list[str]:
+    return sorted({w for prompt in config["prompts"].values() for w in prompt["words"]})
+
+
+def check_transform(transform: Mapping[str, Any], words: list[str], key: str, reference_words: int) -> None:
+    """A named transform (swap, random) names conditioning words (swap: exactly two); inlp's training words fit in
+    the reference vocabulary."""
+    kind, named = transform["kind"], list(transform.get("words") or [])
+    if kind in ("swap", "random"):
+        if kind == "swap" and len(named) != 2:
+            raise ConfigError(f"config key {key}.words: swap exchanges exactly two words, got {named}; e.g. "
+                              "[nurse, philosopher]")
+        if not named:
+            raise ConfigError(f"config key {key}.words: random needs at least one word; valid: {words}")
+        unknown = [w for w in named if w not in words]
+        if unknown:
+            raise ConfigError(f"config key {key}.words: {unknown} are not conditioning words; valid: {words}")
+    if kind == "inlp" and 2 * int(transform["train_words"]) > int(reference_words):
+        raise ConfigError(f"config key {key}.train_words: {transform['train_words']} per gender needs "
+                          f"embedding.reference_words >= {2 * int(transform['train_words'])} (is {reference_words})")
+
+
+def check_experiment_arms(config: dict, schema_dir: Path) -> None:
+    """Every arm of `experiment.arms`: only the keys an arm may change, a config that validates with the overlay
+    merged in (a misspelt or out-of-range key names the arm), a valid transform and an existing vectors file."""
+    from biasdiff.experiment.design import arm_config, check_experiment
+
+    check_experiment(config)
+    if not config["experiment"]["enabled"]:
+        return
+    for arm in config["experiment"]["arms"]:
+        sections = arm_config(config, arm)
+        trial = {**copy.deepcopy(config), **copy.deepcopy(sections)}
+        try:
+            validate_schema(trial, schema_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"experiment arm {arm!r}: {exc}") from None
+        emb = trial["embedding"]
+        try:
+            check_transform(emb["transform"], _conditioning_words(config), "embedding.transform",
+                            emb["reference_words"])
+            source = emb["source"]
+            if source["kind"] == "file" and not (source.get("path") and Path(str(source["path"])).expanduser().is_file()):
+                raise ConfigError(f"config key embedding.source.path: {source.get('path')!r} does not exist; give an "
+                                  "existing vectors file")
+        except ConfigError as exc:
+            raise ConfigError(f"experiment arm {arm!r}: {exc}") from None
 
 
 def check_readout(config: Mapping[str, Any]) -> None:
@@ -247,7 +298,24 @@ def validate_config(config: dict, schema_dir: Path = SCHEMA_DIR) -> dict:
     select_prompts(config)
     check_semantics(config)
     check_inputs(config)
+    check_experiment_arms(config, schema_dir)
     return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key repeated in one mapping is an error (PyYAML keeps the last silently:
+    two arms of the same name would be one arm)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(f"{mark.name}:{mark.line + 1}:{mark.column + 1}: key {key!r} appears twice in one "
+                                  "mapping (YAML keeps only the last); give each key once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -256,7 +324,9 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except ConfigError as exc:  # the loader knows the line, not the file
+        raise ConfigError(str(exc).replace("<unicode string>", str(path))) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

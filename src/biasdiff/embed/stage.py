@@ -40,7 +40,8 @@ DEFAULTS = {
     "seed": 0,
     "reference_words": 1000,
     "weat_permutations": 10_000,
-    "transform": {"kind": "none", "scale": 1.0, "gendered_words": []},
+    "transform": {"kind": "none", "scale": 1.0, "gendered_words": [], "words": [], "seed": 0, "iterations": 10,
+                  "train_words": 200},
 }
 
 
@@ -103,12 +104,20 @@ def compute_embeddings(kv, source: str, words: Sequence[str], embedding: Mapping
     matrix = jl_matrix(d, k, seed)
     spaces = {"original": l2_normalize(raw), "projected": project_jl(raw, matrix)}
     transform = cfg["transform"]
+    refs = reference_words(kv, int(cfg["reference_words"]), exclude=words)
+    ref_raw = lookup(kv, refs, source, "reference words")
     if transform["kind"] != "none":
         g_proj, _ = gender_direction(
             spaces["projected"][[row[w] for w in female]], spaces["projected"][[row[w] for w in male]]
         )
+        inlp = None
+        if transform["kind"] == "inlp":
+            inlp = _inlp_training(project_jl(ref_raw, matrix), refs, g_proj, int(transform["train_words"]))
+            inlp["iterations"] = int(transform["iterations"])
         spaces["transformed"] = apply_transform(
-            spaces["projected"], neutral, g_proj, transform["kind"], transform["scale"]
+            spaces["projected"], neutral, g_proj, transform["kind"], transform["scale"],
+            words=all_words, targets=transform["words"], seed=derive_seed(seed, "transform", transform["seed"]),
+            inlp=inlp,
         )
 
     bias_rows, weat_rows = [], []
@@ -160,8 +169,6 @@ def compute_embeddings(kv, source: str, words: Sequence[str], embedding: Mapping
     conditioning["transform"] = _transform_label(transform)
     conditioning = conditioning[["word", "vector", "source", "seed", "dim", "transform"]]
 
-    refs = reference_words(kv, int(cfg["reference_words"]), exclude=words)
-    ref_raw = lookup(kv, refs, source, "reference words")
     dist = {
         "source": source,
         "d": int(d),
@@ -184,10 +191,29 @@ def compute_embeddings(kv, source: str, words: Sequence[str], embedding: Mapping
     )
 
 
+def _inlp_training(ref_vectors: np.ndarray, refs: Sequence[str], direction: np.ndarray, per_gender: int) -> dict:
+    """INLP's gender-labelled training words (as Ravfogel et al. 2020, who took the words most biased along the
+    he-she direction): the `per_gender` reference words with the largest and the smallest projection on the
+    projected space's gender direction, labelled female (1) / male (0)."""
+    if 2 * per_gender > len(refs):
+        raise DataError(f"embedding.transform.train_words {per_gender} per gender needs at least {2 * per_gender} "
+                        f"reference words, have {len(refs)}; raise embedding.reference_words or lower train_words")
+    proj = gender_projection(ref_vectors, direction)
+    order = np.argsort(proj)
+    chosen = np.concatenate([order[-per_gender:], order[:per_gender]])
+    labels = np.concatenate([np.ones(per_gender, dtype=int), np.zeros(per_gender, dtype=int)])
+    return {"vectors": ref_vectors[chosen], "labels": labels}
+
+
 def _transform_label(transform: Mapping) -> str:
-    if transform["kind"] == "bias-scale":
+    kind = str(transform["kind"])
+    if kind == "bias-scale":
         return f"bias-scale:{transform['scale']:g}"
-    return str(transform["kind"])
+    if kind in ("swap", "random"):
+        return f"{kind}:{','.join(transform['words'])}"
+    if kind == "inlp":
+        return f"inlp:{transform['iterations']}x{transform['train_words']}"
+    return kind
 
 
 def bias_figure(bias: pd.DataFrame, weat_table: pd.DataFrame):

@@ -20,7 +20,13 @@ def model_dir_of(train_config_path: str | Path) -> Path:
     return Path(train_config_path).parent
 
 
-def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
+def snapshot_subdir(step: int) -> str:
+    """The EMA weights the trainer kept at an intermediate `step` (train.snapshot_steps), relative to the model
+    directory: snapshots/step-0000400/unet_ema."""
+    return f"snapshots/step-{int(step):07d}/unet_ema"
+
+
+def verify_model_dir(path: str | Path, ema: bool = True, snapshot: int | None = None) -> Path:
     """Check a model directory before anything loads from it; returns the weights subdirectory to load.
 
     train_config.json must be present and readable, the weights file present, and -- when train_config.json records
@@ -36,6 +42,12 @@ def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
     except (OSError, ValueError) as exc:
         raise DataError(f"{config_file} is unreadable ({type(exc).__name__}); {RETRAIN}") from exc
     sub = path / ("unet_ema" if ema else "unet")
+    if snapshot is not None:
+        sub = path / snapshot_subdir(snapshot)
+        if not (sub / "config.json").is_file():
+            kept = sorted(p.name for p in (path / "snapshots").glob("step-*")) if (path / "snapshots").is_dir() else []
+            raise DataError(f"model directory {path} has no EMA snapshot at step {snapshot} (has {kept or 'none'}); "
+                            f"list the step in experiment.checkpoint_steps and {RETRAIN}")
     for needed in (sub, path / "scheduler"):
         if not (needed / "config.json").is_file() and not (needed / "scheduler_config.json").is_file():
             raise DataError(f"model directory {path} has no {needed.name}/ (expected unet/, unet_ema/, scheduler/); {RETRAIN}")
@@ -43,7 +55,7 @@ def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
     if not weights.is_file():
         raise DataError(f"model weights {weights} are missing; {RETRAIN}")
     recorded = ((record.get("result") or {}).get("weights_sha256") or {}) if isinstance(record, dict) else {}
-    expected = recorded.get(f"{sub.name}/{WEIGHTS_FILE}")
+    expected = recorded.get(f"{sub.relative_to(path).as_posix()}/{WEIGHTS_FILE}")
     if expected is not None and file_sha256(weights) != expected:
         raise DataError(f"model weights {weights} do not match the content hash recorded in {config_file} (changed or "
                         f"truncated after training); {RETRAIN}")
@@ -53,5 +65,7 @@ def verify_model_dir(path: str | Path, ema: bool = True) -> Path:
 def weights_hashes(path: str | Path) -> dict[str, str]:
     """SHA-256 of each weights file of a model directory, keyed `unet/...safetensors`, for train_config.json."""
     path = Path(path)
-    return {f"{sub}/{WEIGHTS_FILE}": file_sha256(path / sub / WEIGHTS_FILE) for sub in ("unet", "unet_ema")
+    subs = ["unet", "unet_ema", *sorted(p.parent.relative_to(path).as_posix()
+                                        for p in path.glob(f"snapshots/step-*/unet_ema/{WEIGHTS_FILE}"))]
+    return {f"{sub}/{WEIGHTS_FILE}": file_sha256(path / sub / WEIGHTS_FILE) for sub in subs
             if (path / sub / WEIGHTS_FILE).is_file()}

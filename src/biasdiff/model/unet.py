@@ -130,15 +130,17 @@ def build_scheduler(scheduler_cfg: Mapping[str, Any] | None = None) -> DDPMSched
 
 
 def load_model_dir(
-    path: str | Path, ema: bool = True, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+    path: str | Path, ema: bool = True, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
+    snapshot: int | None = None,
 ) -> tuple[WordConditionedUNet, DDPMScheduler]:
     """Load a trained model directory `results/models/{model}/` -> (model in eval mode, its DDPMScheduler).
 
     `ema=True` loads `unet_ema/` (the weights to sample from), else `unet/` (the raw trained weights). The directory
     is checked first (`verify_model_dir`): a missing, changed or unreadable file is a one-line DataError.
+    `snapshot`: load the EMA weights kept at that intermediate training step instead (train.snapshot_steps).
     """
     path = Path(path)
-    sub = verify_model_dir(path, ema)  # one-line errors for a missing, changed or unreadable file
+    sub = verify_model_dir(path, ema, snapshot=snapshot)  # one-line errors for a missing, changed or unreadable file
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, dev)
     try:

@@ -41,7 +41,7 @@ from biasdiff.seeds import derive_seed
 from biasdiff.train.checkpoint import config_hash, latest_checkpoint, save_checkpoint
 from biasdiff.train.data import TRAIN_COLUMNS, SplitData, conditioning_matrix, select_split
 from biasdiff.devices import autocast, autocast_dtype, precision_label
-from biasdiff.model.directory import weights_hashes
+from biasdiff.model.directory import snapshot_subdir, weights_hashes
 from biasdiff.model.pixels import to_unit
 from biasdiff.model.unet import WordConditionedUNet, build_scheduler, build_unet
 from biasdiff.train.report import plot_loss, sample_grid, write_log_csv
@@ -236,7 +236,8 @@ def train_ddpm(
     ema = EMAModel(model.parameters(), decay=ema_cfg["decay"], use_ema_warmup=ema_cfg["warmup"],
                    power=ema_cfg["power"], inv_gamma=ema_cfg["inv_gamma"], update_after_step=ema_cfg["start_step"])
 
-    start_step, rows = 0, []
+    start_step, rows, snapshots = 0, [], {}
+    snapshot_steps = {int(s) for s in cfg.get("snapshot_steps") or ()}
     state = latest_checkpoint(checkpoint_dir, chash)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -245,6 +246,7 @@ def train_ddpm(
         ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["torch_rng"])
         start_step, rows = int(state["step"]), list(state["log"])
+        snapshots = dict(state.get("snapshots") or {})
         log.info("resuming from checkpoint at step %d of %d (%s)", start_step, n_steps, checkpoint_dir)
 
     if cfg["channels_last"]:
@@ -269,7 +271,7 @@ def train_ddpm(
             save_checkpoint(checkpoint_dir, step, {
                 "config_hash": chash, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "lr_scheduler": lr_scheduler.state_dict(), "ema": ema.state_dict(),
-                "torch_rng": torch.get_rng_state(), "log": rows,
+                "torch_rng": torch.get_rng_state(), "log": rows, "snapshots": snapshots,
             }, keep=cfg["keep_checkpoints"])
         accelerator.wait_for_everyone()
 
@@ -309,6 +311,8 @@ def train_ddpm(
             lr_scheduler.step()
             ema.step(model.parameters())
             done = step + 1
+            if main and done in snapshot_steps:  # EMA weights kept for the training-length curve
+                snapshots[done] = {k: v.detach().cpu().clone() for k, v in _ema_copy(model, ema).state_dict().items()}
 
             val_loss = float("nan")
             if main and (done % cfg["val_every"] == 0 or done == n_steps):
@@ -348,7 +352,7 @@ def train_ddpm(
     if main:
         result = _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix,
                                 image_size, seed, device, n_steps, schedule.steps_per_epoch, len(train.words),
-                                len(val.words), world, run)
+                                len(val.words), world, run, snapshots)
     accelerator.wait_for_everyone()
     if run is not None:
         run.finish()
@@ -356,13 +360,25 @@ def train_ddpm(
 
 
 def _write_outputs(out_dir, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix, image_size, seed,
-                   device, n_steps, steps_per_epoch, n_train, n_val, world, run) -> dict[str, Any]:
+                   device, n_steps, steps_per_epoch, n_train, n_val, world, run, snapshots=None) -> dict[str, Any]:
     """Assemble results/models/{model}/ in a temporary sibling directory, then move it into place."""
     with atomic_directory(out_dir) as tmp:
+        _write_snapshots(tmp, model, noise_scheduler, snapshots or {})
         result = _assemble_model_dir(tmp, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix,
                                      image_size, seed, device, n_steps, steps_per_epoch, n_train, n_val, world, run)
     log.info("wrote %s (final loss %.4f, val %s)", out_dir, result["final_loss"], result["final_val_loss"])
     return result
+
+
+def _write_snapshots(tmp, model, noise_scheduler, snapshots: Mapping[int, Mapping[str, torch.Tensor]]) -> None:
+    """snapshots/step-NNNNNNN/{unet_ema,scheduler}/ for each kept intermediate step (train.snapshot_steps); their
+    weights' hashes join train_config.json's with the final ones'."""
+    for step, state in sorted(snapshots.items()):
+        snap = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval()
+        snap.load_state_dict(state)
+        target = Path(tmp) / snapshot_subdir(step)
+        snap.save_pretrained(target, safe_serialization=True)
+        noise_scheduler.save_pretrained(target.parent / "scheduler")
 
 
 def _assemble_model_dir(tmp, model, ema, noise_scheduler, rows, resolved, chash, vocab, cond_matrix, image_size, seed,

@@ -1,0 +1,114 @@
+"""Statistics across trained models: P(female) of an arm pooled over its replicates with an interval that includes
+between-model variance, arm differences, the dose-response slope, and a coverage simulation of the interval.
+
+Model: replicate r of an arm has its own true rate p_r (training noise: p_r varies between models around the arm's
+mean mu, SD tau) and its samples give k_r ~ Binomial(n, p_r). The estimand is mu, the P(female) of the arm's
+*population of models*, not of one model. Estimate: the mean of the replicates' proportions; interval: Student t on
+those R proportions (the balanced one-way random-effects model: each replicate proportion has variance tau^2 +
+p_r(1-p_r)/n, and their sample variance estimates that sum), so it covers between-model AND sampling variance.
+With one replicate tau is not estimable: the interval is then Wilson's on the one model's counts and covers sampling
+variance only, and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+from scipy.special import expit, logit
+
+from biasdiff.stats import wilson_interval
+
+BETWEEN = "between models + sampling (t on {r} replicate proportions)"
+SAMPLING = "sampling only (1 replicate: between-model variance not estimable)"
+SAMPLING_DIFF = "sampling only (an arm with 1 replicate: between-model variance not estimable)"
+
+
+def replicate_interval(k: Sequence[int], n: Sequence[int], confidence: float = 0.95) -> dict:
+    """Pooled P(female) over replicates with counts k_r of n_r. Returns estimate, ci_low, ci_high, between_sd (tau by
+    the method of moments; nan with one replicate), sampling_sd (one model's binomial SD, plug-in), n_replicates and
+    `covers` (which variance the interval includes)."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    if k.shape != n.shape or k.ndim != 1 or len(k) == 0 or np.any(n < 1) or np.any((k < 0) | (k > n)):
+        raise ValueError(f"replicate_interval needs equal-length counts 0 <= k <= n, n >= 1; got k={k}, n={n}")
+    p = k / n
+    r = len(p)
+    within = p * (1 - p) / np.maximum(n - 1, 1)  # unbiased for p_r(1 - p_r)/n
+    out = {"estimate": float(p.mean()), "n_replicates": r, "sampling_sd": float(math.sqrt(np.mean(p * (1 - p) / n)))}
+    if r == 1:
+        lo, hi = wilson_interval(int(k[0]), int(n[0]), confidence)
+        return {**out, "ci_low": lo, "ci_high": hi, "between_sd": math.nan, "covers": SAMPLING}
+    s = float(p.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, r - 1)) * s / math.sqrt(r)
+    tau2 = max(s**2 - float(within.mean()), 0.0)
+    return {**out, "ci_low": max(0.0, out["estimate"] - half), "ci_high": min(1.0, out["estimate"] + half),
+            "between_sd": math.sqrt(tau2), "covers": BETWEEN.format(r=r)}
+
+
+def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n_b: Sequence[int],
+                   confidence: float = 0.95) -> dict:
+    """Pooled P(female) of arm a minus arm b. With >= 2 replicates in each: Welch's t on the replicate proportions
+    (scipy.stats.ttest_ind, unequal variances): covers between-model and sampling variance. Otherwise: the counts
+    pooled per arm, Newcombe's hybrid score interval (statsmodels) and Fisher's exact p (scipy): sampling only.
+    Returns difference, ci_low, ci_high, p_value, covers."""
+    pa = np.asarray(k_a, dtype=float) / np.asarray(n_a, dtype=float)
+    pb = np.asarray(k_b, dtype=float) / np.asarray(n_b, dtype=float)
+    diff = float(pa.mean() - pb.mean())
+    if len(pa) >= 2 and len(pb) >= 2 and (pa.std() > 0 or pb.std() > 0):
+        res = stats.ttest_ind(pa, pb, equal_var=False)
+        ci = res.confidence_interval(confidence_level=confidence)
+        return {"difference": diff, "ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue),
+                "covers": f"between models + sampling (Welch t, {len(pa)} vs {len(pb)} replicates)"}
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    ka, na, kb, nb = (int(np.sum(x)) for x in (k_a, n_a, k_b, n_b))
+    lo, hi = confint_proportions_2indep(ka, na, kb, nb, method="newcomb", compare="diff", alpha=1 - confidence)
+    p = stats.fisher_exact([[ka, na - ka], [kb, nb - kb]]).pvalue
+    covers = SAMPLING_DIFF if min(len(pa), len(pb)) < 2 else "sampling only (no spread between replicates)"
+    return {"difference": diff, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "covers": covers}
+
+
+def smoothed_logit(k: float, n: float) -> float:
+    """logit((k + 1/2) / (n + 1)): finite at k = 0 and k = n (the empirical logit)."""
+    return float(logit((k + 0.5) / (n + 1.0)))
+
+
+def dose_response(x: Sequence[float], k: Sequence[int], n: Sequence[int], confidence: float = 0.95) -> dict:
+    """OLS of the empirical logit of P(female) on the embedding's gender projection, one point per (arm, word)
+    (statsmodels). The slope's interval covers the points' scatter about the line: sampling, between-model variance
+    and whatever differs between words besides their projection. Needs >= 3 points with distinct x (and not all
+    the same y: no slope to estimate)."""
+    import statsmodels.api as sm
+
+    x = np.asarray(x, dtype=float)
+    y = np.array([smoothed_logit(a, b) for a, b in zip(k, n)])
+    nan = {"slope": math.nan, "slope_ci_low": math.nan, "slope_ci_high": math.nan, "slope_p_value": math.nan,
+           "intercept": math.nan, "r_squared": math.nan, "n_points": int(len(x))}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    lo, hi = fit.conf_int(alpha=1 - confidence)[1]
+    return {"slope": float(fit.params[1]), "slope_ci_low": float(lo), "slope_ci_high": float(hi),
+            "slope_p_value": float(fit.pvalues[1]), "intercept": float(fit.params[0]), "r_squared": float(fit.rsquared),
+            "n_points": int(len(x))}
+
+
+def simulate_coverage(mu_logit: float, tau: float, replicates: int, n: int, sims: int = 2000, seed: int = 0,
+                      confidence: float = 0.95) -> dict:
+    """Coverage of `replicate_interval` on data with known variance components: each of `replicates` models has
+    p_r = expit(mu_logit + tau * z), z ~ N(0, 1), and draws k_r ~ Binomial(n, p_r). The truth is the population mean
+    E[p_r] (by quadrature). Returns {truth, coverage, mean_width, sims}."""
+    from scipy.integrate import quad
+
+    truth = quad(lambda z: expit(mu_logit + tau * z) * stats.norm.pdf(z), -10, 10)[0]
+    rng = np.random.default_rng(seed)
+    hits, widths = 0, []
+    for _ in range(sims):
+        p = expit(mu_logit + tau * rng.standard_normal(replicates))
+        k = rng.binomial(n, p)
+        res = replicate_interval(k, np.full(replicates, n), confidence)
+        hits += res["ci_low"] <= truth <= res["ci_high"]
+        widths.append(res["ci_high"] - res["ci_low"])
+    return {"truth": truth, "coverage": hits / sims, "mean_width": float(np.mean(widths)), "sims": sims}
