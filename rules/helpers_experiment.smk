@@ -1,6 +1,7 @@
 # Helpers of the experiment (rules/experiment.smk): the design (arms x replicates) resolved from `experiment:`, the
 # sampling points of every model, and which artifacts each (arm, replicate) shares with the single-model workflow.
 # Included after rules/helpers_audits.smk (classifier_outputs(), readout_outputs(), audit_params()).
+from biasdiff.embed.transforms import transform_label
 from biasdiff.embed.vocabulary import check_vocabulary as _check_vocabulary
 from biasdiff.experiment.design import (
     design as _design,
@@ -179,15 +180,13 @@ def experiment_biases():
 
 def experiment_design_records():
     """One record per model of the design (rule params and the fit JSON)."""
-    from biasdiff.embed.stage import _transform_label
-
     return [
         {
             "arm": r.arm,
             "rep": r.rep,
             "train_seed": r.train_seed,
             "jl_seed": r.jl_seed,
-            "transform": _transform_label(r.embedding["transform"]),
+            "transform": transform_label(r.embedding["transform"]),
             "source": r.embedding["source"]["kind"],
             "shared_model": r.shared_model,
         }

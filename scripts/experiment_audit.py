@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from biasdiff.experiment.audit import run_model_audit
+from biasdiff.audit.model_audit import run_model_audit
 from biasdiff.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,6 +1,6 @@
 """Snakemake adapter: every word of one sampling point (guidance scale, training step) of one experiment model."""
 
-from biasdiff.experiment.sampling import run_point
+from biasdiff.sample.points import run_point
 from biasdiff.logs import setup_logging
 from biasdiff.model.directory import model_dir_of
 

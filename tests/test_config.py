@@ -191,6 +191,9 @@ def test_vectors_file_path_missing_or_empty_fails_before_any_job(default_raw, pa
 def test_prompts_only_keeps_a_subset_in_config_order(default_raw):
     cfg = copy.deepcopy(default_raw)
     cfg["prompts_only"] = ["woman", "male_nurse"]
+    # the default design swaps nurse and philosopher, a word these two prompts no longer train: named, one line
+    assert "experiment arm 'swapped'" in _bad(cfg, lambda c: None) and "philosopher" in _bad(cfg, lambda c: None)
+    cfg["experiment"]["enabled"] = False
     assert list(validate_config(cfg)["prompts"]) == ["male_nurse", "woman"]
     msg = _bad(default_raw, lambda c: c.update(prompts_only=["woman", "nurse"]))
     assert "prompts_only" in msg and "['nurse']" in msg and "male_phil" in msg
@@ -203,7 +206,7 @@ def test_an_overlay_cannot_silently_fail_to_remove_prompts(tmp_path):
     overlay.write_text("prompts: {}\n")
     with pytest.raises(ConfigError, match="prompts_only"):
         load_config(ROOT / "config.yaml", overlay)
-    overlay.write_text("prompts_only: [man, woman]\n")
+    overlay.write_text("prompts_only: [man, woman]\nexperiment: {enabled: false}\n")
     assert list(load_config(ROOT / "config.yaml", overlay)["prompts"]) == ["man", "woman"]
 
 

@@ -106,3 +106,59 @@ def test_apply_transform_touches_only_neutral_rows():
     np.testing.assert_array_equal(apply_transform(v, neutral, g, "none"), v)
     with pytest.raises(ValueError, match="hard-debias"):
         apply_transform(v, neutral, g, "soft-debias")
+
+
+def test_swap_exchanges_exactly_the_two_named_rows():
+    rng = np.random.default_rng(1)
+    v, g = rng.normal(size=(4, 6)), rng.normal(size=6)
+    words = ["man", "nurse", "philosopher", "person"]
+    out = apply_transform(v, np.ones(4, bool), g, "swap", words=words, targets=["nurse", "philosopher"])
+    np.testing.assert_array_equal(out[[1, 2]], v[[2, 1]])
+    np.testing.assert_array_equal(out[[0, 3]], v[[0, 3]])
+    with pytest.raises(ValueError, match="doctor"):
+        apply_transform(v, np.ones(4, bool), g, "swap", words=words, targets=["nurse", "doctor"])
+
+
+def test_random_gives_seeded_directions_of_the_same_length():
+    rng = np.random.default_rng(2)
+    v, g = rng.normal(size=(3, 64)), rng.normal(size=64)
+    words = ["nurse", "man", "person"]
+    a = apply_transform(v, np.ones(3, bool), g, "random", words=words, targets=["nurse"], seed=5)
+    b = apply_transform(v, np.ones(3, bool), g, "random", words=words, targets=["nurse"], seed=5)
+    c = apply_transform(v, np.ones(3, bool), g, "random", words=words, targets=["nurse"], seed=6)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a[0], c[0])
+    assert np.linalg.norm(a[0]) == pytest.approx(np.linalg.norm(v[0]))
+    assert abs(a[0] @ v[0]) / np.linalg.norm(v[0]) ** 2 < 0.5  # not the old direction
+    np.testing.assert_array_equal(a[1:], v[1:])
+
+
+def _decodable(x, y, seed=0):
+    """Held-out accuracy of a fresh logistic regression (not the INLP classifier) predicting y from x."""
+    from sklearn.linear_model import LogisticRegression
+
+    half = len(y) // 2
+    idx = np.random.default_rng(seed).permutation(len(y))
+    tr, te = idx[:half], idx[half:]
+    return LogisticRegression(max_iter=2000).fit(x[tr], y[tr]).score(x[te], y[te])
+
+
+def test_inlp_removes_gender_that_hard_debias_leaves_decodable():
+    """Gender planted in three directions (the main one and two weaker ones): removing the main direction
+    (hard-debias) leaves it linearly decodable (Gonen & Goldberg 2019); INLP (Ravfogel et al. 2020) does not."""
+    rng = np.random.default_rng(0)
+    n, d = 600, 32
+    y = np.repeat([1, 0], n // 2)
+    sign = np.where(y == 1, 1.0, -1.0)
+    x = rng.normal(size=(n, d))
+    x[:, 0] += 2.0 * sign
+    x[:, 1] += 1.5 * sign
+    x[:, 2] += 1.5 * sign
+    g = np.eye(d)[0]
+    neutral = np.ones(n, bool)
+    assert _decodable(x, y) > 0.95
+    debiased = apply_transform(x, neutral, g, "hard-debias")
+    assert _decodable(debiased, y) > 0.9
+    inlp = apply_transform(x, neutral, g, "inlp", inlp={"vectors": x, "labels": y, "iterations": 10}, seed=0)
+    assert _decodable(inlp, y) < 0.65
+    np.testing.assert_allclose(np.linalg.norm(inlp, axis=1), np.linalg.norm(x, axis=1))  # lengths kept

@@ -90,7 +90,7 @@ def test_overlays_remove_prompts_only_through_prompts_only(copy_workdir):
     workdir = copy_workdir()
     code, out = _run(workdir, "--dry-run", "--configfile", "configs/smoke.yaml", _overlay(workdir, {"prompts": {}}))
     assert code != 0 and "prompts_only" in out
-    keep = _overlay(workdir, {"prompts_only": ["man", "woman"]}, "two.yaml")
+    keep = _overlay(workdir, {"prompts_only": ["man", "woman"], "experiment": {"enabled": False}}, "two.yaml")
     out = snakemake(workdir, "--dry-run", "--cores", "1", "--configfile", "configs/smoke.yaml", keep, smoke=False)
     assert out.returncode == 0, out.stderr[-3000:]
     shards = {line.split("prompt=")[1].split(",")[0] for line in out.stdout.splitlines() if "prompt=" in line}

@@ -9,9 +9,11 @@ import biasdiff
 
 PACKAGE = Path(biasdiff.__file__).resolve().parent
 # Packages that are one stage of the workflow (what a rule's script runs).
-STAGES = {"synth", "manifest", "embed", "train", "sample", "audit", "scoredecomp", "fairface", "stablebias"}
-# The config checker validates every stage's section (e.g. prompt attributes against what the renderer can draw).
-ALLOWED = {("config.py", "biasdiff.synth.procedural")}
+STAGES = {"synth", "manifest", "embed", "train", "sample", "audit", "scoredecomp", "fairface", "stablebias",
+          "experiment"}
+# The config checker validates every stage's section (e.g. prompt attributes against what the renderer can draw, the
+# experiment's arms against what arms may change).
+ALLOWED = {("config.py", "biasdiff.synth.procedural"), ("config.py", "biasdiff.experiment.design")}
 
 
 def _imports(path: Path) -> set[str]:

@@ -354,3 +354,39 @@ def test_sigterm_ends_the_step_saves_a_checkpoint_and_the_rerun_resumes(tmp_path
     calls = []
     _train(tmp_path, cfg=cfg, on_step=calls.append)
     assert calls == [3, 4, 5, 6]
+
+
+def test_snapshot_steps_keep_the_ema_weights_of_that_step_through_a_resume(tmp_path):
+    """The EMA weights kept at an intermediate step equal the EMA state the step-3 checkpoint holds (written by the
+    checkpoint code, not the snapshot code), survive a kill and resume, and load with their hash checked."""
+    cfg = tiny_train_cfg(steps=6, checkpoint_every=3, snapshot_steps=[3], keep_checkpoints=5)
+    _train(tmp_path, "full", cfg, ckpt="ckpt_full")
+    out = tmp_path / "models" / "full"
+    snap, _ = load_model_dir(out, ema=True, device="cpu", snapshot=3)
+    final, _ = load_model_dir(out, ema=True, device="cpu")
+    state = torch.load(next((tmp_path / "ckpt_full").glob("step-0000003-*.pt")), weights_only=False)
+    shadow = state["ema"]["shadow_params"]
+    for p, q in zip(snap.parameters(), shadow):
+        assert torch.equal(p, q)
+    assert any(not torch.equal(p, q) for p, q in zip(snap.parameters(), final.parameters()))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_5(step):
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=kill_at_5)
+    _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed")
+    again, _ = load_model_dir(tmp_path / "models" / "resumed", ema=True, device="cpu", snapshot=3)
+    for p, q in zip(snap.parameters(), again.parameters()):
+        assert torch.equal(p, q)
+
+    with pytest.raises(DataError, match=r"no EMA snapshot at step 4 .*step-0000003.*experiment.checkpoint_steps"):
+        load_model_dir(out, ema=True, device="cpu", snapshot=4)
+    weights = out / "snapshots" / "step-0000003" / "unet_ema" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:500])
+    with pytest.raises(DataError, match="step-0000003/unet_ema/diffusion_pytorch_model.safetensors do not match"):
+        load_model_dir(out, ema=True, device="cpu", snapshot=3)

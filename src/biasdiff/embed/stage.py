@@ -21,7 +21,7 @@ import pandas as pd
 from biasdiff.vectors.bias import cosine, gender_direction, gender_projection, weat
 from biasdiff.vectors.projection import distortion, jl_matrix, l2_normalize, project_jl
 from biasdiff.vectors.sources import load_source, lookup, reference_words, vector_table
-from biasdiff.embed.transforms import apply_transform
+from biasdiff.embed.transforms import apply_transform, transform_label
 from biasdiff.vectors.wordlists import DEFINITIONAL_PAIRS, WEAT_TESTS, gendered_words
 from biasdiff.errors import DataError
 from biasdiff.seeds import derive_seed
@@ -166,7 +166,7 @@ def compute_embeddings(kv, source: str, words: Sequence[str], embedding: Mapping
     final = spaces.get("transformed", spaces["projected"])[: len(words)]
     conditioning = vector_table(words, final, source)
     conditioning["seed"] = np.int64(seed)
-    conditioning["transform"] = _transform_label(transform)
+    conditioning["transform"] = transform_label(transform)
     conditioning = conditioning[["word", "vector", "source", "seed", "dim", "transform"]]
 
     dist = {
@@ -203,17 +203,6 @@ def _inlp_training(ref_vectors: np.ndarray, refs: Sequence[str], direction: np.n
     chosen = np.concatenate([order[-per_gender:], order[:per_gender]])
     labels = np.concatenate([np.ones(per_gender, dtype=int), np.zeros(per_gender, dtype=int)])
     return {"vectors": ref_vectors[chosen], "labels": labels}
-
-
-def _transform_label(transform: Mapping) -> str:
-    kind = str(transform["kind"])
-    if kind == "bias-scale":
-        return f"bias-scale:{transform['scale']:g}"
-    if kind in ("swap", "random"):
-        return f"{kind}:{','.join(transform['words'])}"
-    if kind == "inlp":
-        return f"inlp:{transform['iterations']}x{transform['train_words']}"
-    return kind
 
 
 def bias_figure(bias: pd.DataFrame, weat_table: pd.DataFrame):

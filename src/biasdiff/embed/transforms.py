@@ -129,3 +129,15 @@ def apply_transform(
     else:
         out[neutral] = scale_bias(out[neutral], direction, lam)
     return out
+
+
+def transform_label(transform: Mapping) -> str:
+    """The conditioning table's `transform` column: none, hard-debias, bias-scale:2, swap:nurse,philosopher, ..."""
+    kind = str(transform["kind"])
+    if kind == "bias-scale":
+        return f"bias-scale:{transform['scale']:g}"
+    if kind in ("swap", "random"):
+        return f"{kind}:{','.join(transform['words'])}"
+    if kind == "inlp":
+        return f"inlp:{transform['iterations']}x{transform['train_words']}"
+    return kind

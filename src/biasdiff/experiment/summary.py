@@ -21,6 +21,10 @@ from biasdiff.experiment.stats import arm_difference, dose_response, replicate_i
 
 log = logging.getLogger(__name__)
 
+# What the summary reads of each model's audit (rule experiment_audit, docs/CONTRACTS.md).
+AUDIT_COLUMNS = ("arm", "rep", "point", "guidance_scale", "step", "main", "word", "n", "n_female", "frac_female",
+                 "frac_female_corrected", "corrected_ci_low", "corrected_ci_high", "frac_disputed")
+
 SUMMARY_COLUMNS = [
     "arm", "transform", "point", "guidance_scale", "step", "main", "word", "role", "n_replicates", "n_per_model",
     "p_female", "ci_low", "ci_high", "covers", "between_sd", "sampling_sd", "replicate_p_female",
@@ -230,11 +234,10 @@ def run_summary(
     import matplotlib.pyplot as plt
 
     from biasdiff.artifacts.tables import read_table
-    from biasdiff.experiment.audit import MODEL_AUDIT_COLUMNS
     from biasdiff.experiment.figures import arm_bars, dose_response_figure, guidance_figure, training_length_figure
     from biasdiff.io import all_or_nothing, atomic_path, save_figure, write_json, write_parquet
 
-    table = pd.concat([read_table(p, MODEL_AUDIT_COLUMNS, "experiment_audit") for p in audits], ignore_index=True)
+    table = pd.concat([read_table(p, AUDIT_COLUMNS, "experiment_audit") for p in audits], ignore_index=True)
     projections = {key: projection_of(read_table(p, ("space", "word", "gender_projection"), "embed_words"))
                    for key, p in biases.items()}
     design_frame = pd.DataFrame(list(design))

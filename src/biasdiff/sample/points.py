@@ -1,4 +1,4 @@
-"""One sampling point of one model of the experiment: every word at one guidance scale, from the final weights or
+"""One sampling point of one model of the experiment (rule experiment_sample): every word at one guidance scale, from the final weights or
 from an EMA snapshot kept at an intermediate training step. The images and per-image metadata are the sample
 stage's (`biasdiff.sample.stage.draw_word`), so a point is drawn exactly as the sample stage would draw it."""
 

@@ -1,4 +1,4 @@
-"""The per-model audit of the experiment: the shared attribute classifier labels every sample of every point of one
+"""The per-model audit of the experiment (rule experiment_audit): the shared attribute classifier labels every sample of every point of one
 (arm, replicate) model; one row per (point, word) with the counts the summary pools, the classifier-corrected
 P(female) (the instrument's SDEdit rates per context, as the sample audit corrects) and the disputed share."""
 
