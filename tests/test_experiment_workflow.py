@@ -111,3 +111,38 @@ def test_report_landing_page_shows_the_answer_first(copy_workdir, tmp_path):
     assert 0 <= answer < stages
     assert "swapped − raw" in html
     assert html.count('src=\\"data:image/png;base64,') >= 2  # the bars and the dose-response figure, inline
+
+
+def test_null_samples_do_not_depend_on_the_guidance_scale(smoke_workdir):
+    """The null condition is the unconditional model at every w, drawn from the same per-image seeds: the guidance
+    curve's null images are the first images of the sample stage's own null samples, pixel for pixel."""
+    main = np.load(smoke_workdir / "results/samples/default/null.npy")
+    curve = np.load(smoke_workdir / f"{EXP}/raw/rep-0/samples/w1-s4/null.npy")
+    assert np.array_equal(curve, main[: len(curve)])
+
+
+def test_a_truncated_experiment_model_stops_the_dag_naming_its_rule(copy_workdir):
+    workdir = copy_workdir()
+    weights = workdir / f"{EXP}/swapped/rep-0/model/unet_ema/diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    out = snakemake(workdir, "--dry-run", "--cores", "1")
+    assert out.returncode != 0
+    line = next(l for l in out.stderr.splitlines() if "do not match" in l)
+    assert "swapped/rep-0/model/unet_ema" in line and "--forcerun experiment_train" in line
+
+
+def test_retraining_an_arm_gives_byte_identical_artifacts(copy_workdir):
+    """Same config -> the same bytes: the swapped arm retrained from scratch (and everything after it redone)
+    reproduces its weights, snapshot, samples, audit and the summary."""
+    workdir = copy_workdir()
+    rep = workdir / f"{EXP}/swapped/rep-0"
+    files = [rep / "model/unet_ema/diffusion_pytorch_model.safetensors",
+             rep / "model/snapshots/step-0000002/unet_ema/diffusion_pytorch_model.safetensors",
+             rep / "samples/w3-s4/nurse.npy", rep / "samples/w3-s2/nurse.npy", rep / "audit.parquet",
+             workdir / f"{EXP}/summary.parquet"]
+    before = {f: f.read_bytes() for f in files}
+    out = snakemake(workdir, "--cores", "2", "--forcerun", "experiment_train", timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "experiment_train" in out.stderr
+    for f in files:
+        assert f.read_bytes() == before[f], f
