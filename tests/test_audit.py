@@ -432,8 +432,11 @@ def test_control_presets_change_only_the_planted_counts(preset):
     assert sum(counts[p] for p in planted_prompts) == sum(default_counts[p] for p in planted_prompts)
     assert {p: n for p, n in counts.items() if p not in planted_prompts} == {
         p: n for p, n in default_counts.items() if p not in planted_prompts}
-    assert {k: v for k, v in config.items() if k not in ("prompts", "results")} == {
-        k: v for k, v in default.items() if k not in ("prompts", "results")}
+    # besides: the controls switch the experiment design off (one model each), so their models keep no EMA snapshots
+    assert config["experiment"]["enabled"] is False and config["train"]["snapshot_steps"] == []
+    assert {**config["train"], "snapshot_steps": None} == {**default["train"], "snapshot_steps": None}
+    skip = ("prompts", "results", "experiment", "train")
+    assert {k: v for k, v in config.items() if k not in skip} == {k: v for k, v in default.items() if k not in skip}
     rows = [dict(array_index=i, words=list(config["prompts"][p]["words"]), gender=attrs[p]["gender"],
                  occupation=attrs[p]["occupation"], split="train")
             for i, p in enumerate(p for p, n in counts.items() for _ in range(n // 200))]

@@ -109,7 +109,7 @@ def test_report_landing_page_shows_the_answer_first(copy_workdir, tmp_path):
     html = (tmp_path / "report.html").read_text()
     answer, stages = html.find("The answer: P(female | word) per embedding arm"), html.find("Stages (one category each)")
     assert 0 <= answer < stages
-    assert "swapped − raw" in html
+    assert "swapped \\u2212 raw" in html or "swapped − raw" in html  # the report embeds the page JSON-escaped
     assert html.count('src=\\"data:image/png;base64,') >= 2  # the bars and the dose-response figure, inline
 
 
@@ -119,16 +119,6 @@ def test_null_samples_do_not_depend_on_the_guidance_scale(smoke_workdir):
     main = np.load(smoke_workdir / "results/samples/default/null.npy")
     curve = np.load(smoke_workdir / f"{EXP}/raw/rep-0/samples/w1-s4/null.npy")
     assert np.array_equal(curve, main[: len(curve)])
-
-
-def test_a_truncated_experiment_model_stops_the_dag_naming_its_rule(copy_workdir):
-    workdir = copy_workdir()
-    weights = workdir / f"{EXP}/swapped/rep-0/model/unet_ema/diffusion_pytorch_model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:1000])
-    out = snakemake(workdir, "--dry-run", "--cores", "1")
-    assert out.returncode != 0
-    line = next(l for l in out.stderr.splitlines() if "do not match" in l)
-    assert "swapped/rep-0/model/unet_ema" in line and "--forcerun experiment_train" in line
 
 
 def test_retraining_an_arm_gives_byte_identical_artifacts(copy_workdir):

@@ -113,6 +113,21 @@ def test_cfg_dropout_rate_is_p_uncond():
         uncond_mask(3, 1.5, step_generator(0, 0))
 
 
+class _Killed(Exception):
+    pass
+
+
+def _train_killed_after(tmp_path, step, *args, **kwargs):
+    """Train as `_train` does, but kill the run (an exception from the step hook) after optimizer step `step`."""
+
+    def kill(done):
+        if done == step:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        _train(tmp_path, *args, on_step=kill, **kwargs)
+
+
 def _weights(model_dir):
     return {sub: load_file(model_dir / sub / "diffusion_pytorch_model.safetensors") for sub in ("unet", "unet_ema")}
 
@@ -120,16 +135,7 @@ def _weights(model_dir):
 def test_killed_run_resumes_and_reaches_the_uninterrupted_weights(tmp_path):
     cfg = tiny_train_cfg(steps=6, checkpoint_every=3)
     _train(tmp_path, "full", cfg, ckpt="ckpt_full")
-
-    class Killed(Exception):
-        pass
-
-    def kill_at_5(step):
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=kill_at_5)
+    _train_killed_after(tmp_path, 5, "resumed", cfg, ckpt="ckpt_resumed")
     assert not (tmp_path / "models" / "resumed").exists()
     assert len(list((tmp_path / "ckpt_resumed").glob("step-0000003-*.pt"))) == 1
     first = []
@@ -370,15 +376,7 @@ def test_snapshot_steps_keep_the_ema_weights_of_that_step_through_a_resume(tmp_p
         assert torch.equal(p, q)
     assert any(not torch.equal(p, q) for p, q in zip(snap.parameters(), final.parameters()))
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_5(step):
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed", on_step=kill_at_5)
+    _train_killed_after(tmp_path, 5, "resumed", cfg, ckpt="ckpt_resumed")
     _train(tmp_path, "resumed", cfg, ckpt="ckpt_resumed")
     again, _ = load_model_dir(tmp_path / "models" / "resumed", ema=True, device="cpu", snapshot=3)
     for p, q in zip(snap.parameters(), again.parameters()):

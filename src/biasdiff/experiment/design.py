@@ -23,6 +23,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from biasdiff.config import merge_config
 from biasdiff.errors import ConfigError
 from biasdiff.seeds import derive_seed
 
@@ -55,15 +56,6 @@ class Point:
     main: bool  # the sample stage's guidance scale at the final step: the summary's headline point
 
 
-def _merge(base: dict, overlay: Mapping) -> dict:
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def check_arm_keys(arm: str, overlay: Any) -> None:
     """One-line ConfigError for an arm overlay that is not a mapping or touches a key arms cannot change."""
     if not isinstance(overlay, Mapping):
@@ -85,7 +77,7 @@ def arm_config(config: Mapping, arm: str) -> dict:
     overlay = config["experiment"]["arms"][arm] or {}
     check_arm_keys(arm, overlay)
     out = {"embedding": copy.deepcopy(config["embedding"]), "train": copy.deepcopy(config["train"])}
-    return _merge(out, overlay)
+    return merge_config(out, overlay)
 
 
 def replicate_seed(base: int, scheme: str, arm: str, rep: int, what: str) -> int:
