@@ -50,7 +50,7 @@ rule experiment_train:
     resources:
         mem_mb=8000,
         runtime=600,
-        gpu=experiment_train_gpus(),
+        gpu=train_gpus(),
     params:
         train=replicate_train_params,
         image_size=config["image_size"],

@@ -218,7 +218,3 @@ def experiment_summary_params():
         "calibration_words": [calibration["female_word"], calibration["male_word"]],
         "confidence": EXPERIMENT["confidence"],
     }
-
-
-def experiment_train_gpus():
-    return train_gpus()

@@ -40,11 +40,19 @@ def replicate_interval(k: Sequence[int], n: Sequence[int], confidence: float = 0
     if r == 1:
         lo, hi = wilson_interval(int(k[0]), int(n[0]), confidence)
         return {**out, "ci_low": lo, "ci_high": hi, "between_sd": math.nan, "covers": SAMPLING}
-    s = float(p.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, r - 1)) * s / math.sqrt(r)
-    tau2 = max(s**2 - float(within.mean()), 0.0)
-    return {**out, "ci_low": max(0.0, out["estimate"] - half), "ci_high": min(1.0, out["estimate"] + half),
-            "between_sd": math.sqrt(tau2), "covers": BETWEEN.format(r=r)}
+    low, high = t_interval(p, confidence)
+    tau2 = max(float(p.var(ddof=1)) - float(within.mean()), 0.0)
+    return {**out, "ci_low": low, "ci_high": high, "between_sd": math.sqrt(tau2), "covers": BETWEEN.format(r=r)}
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of per-model proportions (>= 2 values), clipped to [0, 1]; (nan, nan) otherwise."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return (math.nan, math.nan)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    m = float(values.mean())
+    return (max(0.0, m - half), min(1.0, m + half))
 
 
 def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n_b: Sequence[int],

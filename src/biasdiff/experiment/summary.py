@@ -15,9 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from biasdiff.experiment.stats import arm_difference, dose_response, replicate_interval
+from biasdiff.experiment.stats import arm_difference, dose_response, replicate_interval, t_interval
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +46,6 @@ def projection_of(bias: pd.DataFrame) -> dict[str, float]:
     return dict(zip(sub["word"], sub["gender_projection"].astype(float)))
 
 
-def _mean_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    if len(values) < 2:
-        return (math.nan, math.nan)
-    half = float(sps.t.ppf(0.5 + confidence / 2, len(values) - 1)) * float(values.std(ddof=1)) / math.sqrt(len(values))
-    m = float(values.mean())
-    return (max(0.0, m - half), min(1.0, m + half))
-
-
 def summarise(audits: pd.DataFrame, projections: Mapping[tuple[str, int], Mapping[str, float]],
               transforms: Mapping[str, str], reference: str, calibration_words: Sequence[str],
               confidence: float = 0.95) -> pd.DataFrame:
@@ -71,7 +62,7 @@ def summarise(audits: pd.DataFrame, projections: Mapping[tuple[str, int], Mappin
         elif len(corrected) == 1:
             c_est, c_lo, c_hi = corrected[0], float(part["corrected_ci_low"].iloc[0]), float(part["corrected_ci_high"].iloc[0])
         else:
-            c_est, (c_lo, c_hi) = float(corrected.mean()), _mean_interval(corrected, confidence)
+            c_est, (c_lo, c_hi) = float(corrected.mean()), t_interval(corrected, confidence)
         proj = [projections.get((arm, int(r)), {}).get(word, math.nan) for r in part["rep"]]
         first = part.iloc[0]
         rows.append({
