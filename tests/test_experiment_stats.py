@@ -1,6 +1,7 @@
 """Statistics across models: the replicate interval's coverage on simulated models with known variance components,
 the method-of-moments between-model SD, arm differences against hand-derived references (Welch by formula,
-Newcombe's published example), and the dose-response slope on a planted logit-linear relation."""
+Newcombe's published example), the paired difference's coverage when replicates share a seed effect, the gap
+difference's coverage with one model per arm, and the dose-response slope on a planted logit-linear relation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from scipy import stats
 from scipy.special import expit
 
-from biasdiff.experiment.stats import arm_difference, dose_response, replicate_interval, simulate_coverage
+from biasdiff.experiment.stats import (arm_difference, dose_response, gap_difference, replicate_interval,
+                                      simulate_coverage)
 
 
 def _truth_by_monte_carlo(mu_logit, tau, draws=2_000_000, seed=123):
@@ -98,3 +100,76 @@ def test_dose_response_recovers_a_planted_slope():
     flat = dose_response(x, rng.binomial(n, 0.3), n)
     assert flat["slope_ci_low"] <= 0 <= flat["slope_ci_high"]
     assert math.isnan(dose_response([0.1, 0.1, 0.1], [1, 2, 3], [10, 10, 10])["slope"])  # no spread in x
+
+
+def test_paired_difference_is_the_t_interval_of_the_replicate_differences_by_formula():
+    ka, kb, n = np.array([150, 120, 170]), np.array([100, 90, 150]), 200
+    d = (ka - kb) / n
+    res = arm_difference(ka, [n] * 3, kb, [n] * 3, paired=True)
+    se = d.std(ddof=1) / math.sqrt(3)
+    half = stats.t.ppf(0.975, 2) * se
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert res["p_value"] == pytest.approx(2 * stats.t.sf(abs(d.mean() / se), 2))
+    assert "paired t on 3 replicate pairs" in res["covers"]
+    with pytest.raises(ValueError, match="paired"):
+        arm_difference([1, 2], [10, 10], [1, 2, 3], [10, 10, 10], paired=True)
+
+
+def _shared_seed_arms(rng, mu_a, mu_b, seed_sd, tau, reps, n):
+    """Replicate r of both arms shares a seed effect u_r (common random numbers) plus its own noise."""
+    u = seed_sd * rng.standard_normal(reps)
+    pa = expit(mu_a + u + tau * rng.standard_normal(reps))
+    pb = expit(mu_b + u + tau * rng.standard_normal(reps))
+    return rng.binomial(n, pa), rng.binomial(n, pb)
+
+
+def test_paired_difference_covers_near_95_percent_and_is_narrower_when_seeds_are_shared():
+    mu_a, mu_b, seed_sd, tau, reps, n, sims = 0.6, -0.4, 0.8, 0.15, 4, 200, 1500
+    z = np.random.default_rng(5).standard_normal((2_000_000, 2))  # truth by brute force, independent of the code
+    truth = float(expit(mu_a + seed_sd * z[:, 0] + tau * z[:, 1]).mean()
+                  - expit(mu_b + seed_sd * z[:, 0] + tau * z[:, 1]).mean())
+    rng = np.random.default_rng(9)
+    hits, widths = {True: 0, False: 0}, {True: [], False: []}
+    for _ in range(sims):
+        ka, kb = _shared_seed_arms(rng, mu_a, mu_b, seed_sd, tau, reps, n)
+        for paired in (True, False):
+            res = arm_difference(ka, [n] * reps, kb, [n] * reps, paired=paired)
+            hits[paired] += res["ci_low"] <= truth <= res["ci_high"]
+            widths[paired].append(res["ci_high"] - res["ci_low"])
+    assert 0.92 <= hits[True] / sims <= 0.98, hits[True] / sims
+    assert np.mean(widths[True]) < 0.6 * np.mean(widths[False])  # the pairing removes the shared seed effect
+
+
+def test_gap_difference_of_single_models_covers_near_95_percent():
+    # one model per arm: the gap (word 1 - word 2) of arm a minus arm b from four independent binomial samples
+    p, n, sims = np.array([0.72, 0.08, 0.30, 0.21]), 200, 3000
+    truth = (p[0] - p[1]) - (p[2] - p[3])
+    rng = np.random.default_rng(21)
+    hits = 0
+    for _ in range(sims):
+        k = rng.binomial(n, p)
+        res = gap_difference([[k[0], n, k[1], n]], [[k[2], n, k[3], n]])
+        hits += res["ci_low"] <= truth <= res["ci_high"]
+    assert 0.93 <= hits / sims <= 0.97, hits / sims
+    assert res["covers"].startswith("sampling only")
+
+
+def test_gap_difference_with_replicates_is_a_t_test_on_the_per_model_gaps():
+    a = [[150, 200, 20, 200], [160, 200, 60, 200], [140, 200, 10, 200]]
+    b = [[60, 200, 50, 200], [170, 200, 100, 200], [120, 200, 40, 200]]
+    ga = np.array([0.65, 0.5, 0.65])
+    gb = np.array([0.05, 0.35, 0.4])
+    paired = gap_difference(a, b, paired=True)
+    assert paired["difference"] == pytest.approx(ga.mean() - gb.mean())
+    d = ga - gb
+    assert paired["p_value"] == pytest.approx(2 * stats.t.sf(abs(d.mean() / (d.std(ddof=1) / math.sqrt(3))), 2))
+    welch = gap_difference(a, b, paired=False)
+    assert "Welch" in welch["covers"] and "paired" in paired["covers"]
+
+
+def test_agreeing_replicates_get_the_pooled_wilson_interval_not_a_point():
+    # three models at 1/200 each: no spread between them to estimate, but the proportion still has sampling variance
+    res = replicate_interval([1, 1, 1], [200, 200, 200])
+    ci = stats.binomtest(3, 600).proportion_ci(method="wilson")
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert res["ci_high"] - res["ci_low"] > 0.01 and res["covers"].startswith("sampling only (replicates agree")

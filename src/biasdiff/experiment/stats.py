@@ -6,6 +6,9 @@ mean mu, SD tau) and its samples give k_r ~ Binomial(n, p_r). The estimand is mu
 *population of models*, not of one model. Estimate: the mean of the replicates' proportions; interval: Student t on
 those R proportions (the balanced one-way random-effects model: each replicate proportion has variance tau^2 +
 p_r(1-p_r)/n, and their sample variance estimates that sum), so it covers between-model AND sampling variance.
+Replicates whose proportions agree exactly (three models at 1/200 each) have no spread to estimate it from: the
+interval is then Wilson's on the pooled counts, says so, and does not collapse to a point. (Flooring the variance at
+its sampling part instead was measured too: it over-covers, 0.99-1.00, whenever tau is small.)
 With one replicate tau is not estimable: the interval is then Wilson's on the one model's counts and covers sampling
 variance only, and says so.
 """
@@ -23,6 +26,7 @@ from biasdiff.stats import wilson_interval
 
 BETWEEN = "between models + sampling (t on {r} replicate proportions)"
 SAMPLING = "sampling only (1 replicate: between-model variance not estimable)"
+SAMPLING_TIED = "sampling only (replicates agree exactly: no spread to estimate between-model variance from)"
 SAMPLING_DIFF = "sampling only (an arm with 1 replicate: between-model variance not estimable)"
 
 
@@ -40,6 +44,9 @@ def replicate_interval(k: Sequence[int], n: Sequence[int], confidence: float = 0
     if r == 1:
         lo, hi = wilson_interval(int(k[0]), int(n[0]), confidence)
         return {**out, "ci_low": lo, "ci_high": hi, "between_sd": math.nan, "covers": SAMPLING}
+    if np.ptp(p) == 0:
+        lo, hi = wilson_interval(int(k.sum()), int(n.sum()), confidence)
+        return {**out, "ci_low": lo, "ci_high": hi, "between_sd": 0.0, "covers": SAMPLING_TIED}
     low, high = t_interval(p, confidence)
     tau2 = max(float(p.var(ddof=1)) - float(within.mean()), 0.0)
     return {**out, "ci_low": low, "ci_high": high, "between_sd": math.sqrt(tau2), "covers": BETWEEN.format(r=r)}
@@ -56,19 +63,20 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
 
 
 def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n_b: Sequence[int],
-                   confidence: float = 0.95) -> dict:
-    """Pooled P(female) of arm a minus arm b. With >= 2 replicates in each: Welch's t on the replicate proportions
-    (scipy.stats.ttest_ind, unequal variances): covers between-model and sampling variance. Otherwise: the counts
-    pooled per arm, Newcombe's hybrid score interval (statsmodels) and Fisher's exact p (scipy): sampling only.
-    Returns difference, ci_low, ci_high, p_value, covers."""
+                   confidence: float = 0.95, paired: bool = False) -> dict:
+    """Pooled P(female) of arm a minus arm b. With >= 2 replicates in each: a t test on the replicate proportions,
+    covering between-model and sampling variance: `paired` (replicate r of a and of b share their seeds, or are two
+    words of one model: scipy.stats.ttest_rel on the R differences) or Welch's (scipy.stats.ttest_ind, unequal
+    variances). Otherwise: the counts pooled per arm, Newcombe's hybrid score interval (statsmodels) and Fisher's
+    exact p (scipy): sampling only. Returns difference, ci_low, ci_high, p_value, covers."""
     pa = np.asarray(k_a, dtype=float) / np.asarray(n_a, dtype=float)
     pb = np.asarray(k_b, dtype=float) / np.asarray(n_b, dtype=float)
     diff = float(pa.mean() - pb.mean())
-    if len(pa) >= 2 and len(pb) >= 2 and (pa.std() > 0 or pb.std() > 0):
-        res = stats.ttest_ind(pa, pb, equal_var=False)
-        ci = res.confidence_interval(confidence_level=confidence)
-        return {"difference": diff, "ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue),
-                "covers": f"between models + sampling (Welch t, {len(pa)} vs {len(pb)} replicates)"}
+    if paired and len(pa) != len(pb):
+        raise ValueError(f"arm_difference: paired replicates need equal counts, got {len(pa)} and {len(pb)}")
+    t = _t_difference(pa, pb, paired, confidence)
+    if t is not None:
+        return {"difference": diff, **t}
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     ka, na, kb, nb = (int(np.sum(x)) for x in (k_a, n_a, k_b, n_b))
@@ -76,6 +84,51 @@ def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n
     p = stats.fisher_exact([[ka, na - ka], [kb, nb - kb]]).pvalue
     covers = SAMPLING_DIFF if min(len(pa), len(pb)) < 2 else "sampling only (no spread between replicates)"
     return {"difference": diff, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "covers": covers}
+
+
+def _t_difference(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float) -> dict | None:
+    """t interval and p of mean(a) - mean(b) from per-model values (paired: ttest_rel; else Welch); None with fewer
+    than 2 values a side or no spread to estimate a variance from."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if paired:
+        if np.ptp(a - b) == 0:
+            return None
+        res = stats.ttest_rel(a, b)
+        covers = f"between models + sampling (paired t on {len(a)} replicate pairs)"
+    else:
+        if a.std() == 0 and b.std() == 0:
+            return None
+        res = stats.ttest_ind(a, b, equal_var=False)
+        covers = f"between models + sampling (Welch t, {len(a)} vs {len(b)} replicates)"
+    ci = res.confidence_interval(confidence_level=confidence)
+    return {"ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue), "covers": covers}
+
+
+def gap_difference(gap_a: Sequence[Sequence[int]], gap_b: Sequence[Sequence[int]], confidence: float = 0.95,
+                   paired: bool = False) -> dict:
+    """Difference between two arms of a within-model gap P(female | word 1) - P(female | word 2). `gap_a`, `gap_b`:
+    per replicate (k1, n1, k2, n2). With >= 2 replicates a side: t on the per-model gaps (paired by replicate, or
+    Welch), covering between-model and sampling variance. Otherwise the counts pooled per arm and word, and a Wald
+    interval of the difference of differences (four independent binomial samples; normal approximation): sampling
+    only. Returns difference, ci_low, ci_high, p_value, covers."""
+    a, b = np.asarray(gap_a, dtype=float).reshape(-1, 4), np.asarray(gap_b, dtype=float).reshape(-1, 4)
+    ga, gb = a[:, 0] / a[:, 1] - a[:, 2] / a[:, 3], b[:, 0] / b[:, 1] - b[:, 2] / b[:, 3]
+    diff = float(ga.mean() - gb.mean())
+    if paired and len(ga) != len(gb):
+        raise ValueError(f"gap_difference: paired replicates need equal counts, got {len(ga)} and {len(gb)}")
+    t = _t_difference(ga, gb, paired, confidence)
+    if t is not None:
+        return {"difference": diff, **t}
+    pooled = np.concatenate([a.sum(axis=0), b.sum(axis=0)])  # k1 n1 k2 n2 of a, then of b
+    props = pooled[0::2] / pooled[1::2]
+    est = float(props[0] - props[1] - props[2] + props[3])
+    se = math.sqrt(float(np.sum(props * (1 - props) / pooled[1::2])))
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else (1.0 if est == 0 else 0.0)
+    covers = ("sampling only (an arm with 1 replicate: between-model variance not estimable; Wald)"
+              if min(len(ga), len(gb)) < 2 else "sampling only (no spread between replicates; Wald)")
+    return {"difference": est, "ci_low": est - z * se, "ci_high": est + z * se, "p_value": p, "covers": covers}
 
 
 def smoothed_logit(k: float, n: float) -> float:
