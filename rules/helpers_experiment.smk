@@ -203,6 +203,11 @@ def experiment_outputs():
         "dose_response": f"{base}/dose_response.png",
         "guidance": f"{base}/guidance.png",
         "training_length": f"{base}/training_length.png",
+        **(
+            {"contrast": f"{base}/contrast.parquet", "gap": f"{base}/gap.png"}
+            if EXPERIMENT["contrast"]
+            else {}
+        ),
     }
 
 
@@ -217,4 +222,5 @@ def experiment_summary_params():
         "reference": reference_arm(config) if ARMS else None,
         "calibration_words": [calibration["female_word"], calibration["male_word"]],
         "confidence": EXPERIMENT["confidence"],
+        "contrast_words": EXPERIMENT["contrast"],
     }

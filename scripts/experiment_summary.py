@@ -13,4 +13,5 @@ run_summary(
     calibration_words=list(snakemake.params.calibration_words),
     confidence=float(snakemake.params.confidence),
     outputs=dict(snakemake.output.items()),
+    contrast_words=snakemake.params.contrast_words,
 )

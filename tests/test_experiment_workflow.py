@@ -66,6 +66,15 @@ def test_summary_follows_from_the_per_model_audits(smoke_workdir):
     for name in ("arms.png", "dose_response.png", "guidance.png", "training_length.png", "summary.csv", "summary.md"):
         assert (smoke_workdir / EXP / name).stat().st_size > 0, name
     assert "| nurse | neutral | swapped |" in (smoke_workdir / EXP / "summary.md").read_text()
+    # the within-model gap (config.yaml's experiment.contrast: nurse, philosopher) is read inside each model's audit
+    contrast = pd.read_parquet(smoke_workdir / f"{EXP}/contrast.parquet")
+    assert len(contrast) == 2 * 3
+    for arm in ("raw", "swapped"):
+        audit = pd.read_parquet(smoke_workdir / f"{EXP}/{arm}/rep-0/audit.parquet").set_index(["point", "word"])
+        for _, row in contrast[contrast.arm == arm].iterrows():
+            assert row["gap"] == pytest.approx(audit.loc[(row["point"], "nurse"), "frac_female"]
+                                               - audit.loc[(row["point"], "philosopher"), "frac_female"])
+    assert "## Within-model gap: P(female | nurse) − P(female | philosopher)" in (smoke_workdir / EXP / "summary.md").read_text()
 
 
 def test_snapshot_point_samples_the_intermediate_weights(smoke_workdir):

@@ -229,6 +229,11 @@ def check_experiment_arms(config: dict, schema_dir: Path) -> None:
                                   "existing vectors file")
         except ConfigError as exc:
             raise ConfigError(f"experiment arm {arm!r}: {exc}") from None
+    contrast = config["experiment"]["contrast"]
+    words = _conditioning_words(config)
+    if contrast is not None and (len(set(contrast)) != 2 or not set(contrast) <= set(words)):
+        raise ConfigError(f"config key experiment.contrast: {contrast} must be two different conditioning words "
+                          f"or null (no gap table); valid: {words}")
 
 
 def check_readout(config: Mapping[str, Any]) -> None:

@@ -126,3 +126,34 @@ def training_length_figure(summary: pd.DataFrame):
     w = summary.loc[summary["main"], "guidance_scale"].iloc[0]
     return curve_figure(summary[np.isclose(summary["guidance_scale"], w)], "step", "training step",
                         f"Training-length curve: P(female) vs training step (EMA weights, guidance {w:g})")
+
+
+def gap_figure(contrast: pd.DataFrame):
+    """Main point: the within-model gap P(female | a) - P(female | b) per arm: the pooled gap with its interval, one
+    dot per model, and grey lines joining replicate k across arms (paired seeds: the same initialisation and data
+    order), so a reader sees whether an arm moves every replicate's gap or only the mean."""
+    plt = _plt()
+    main = contrast[contrast["main"]]
+    arms = list(dict.fromkeys(main["arm"]))
+    colors = _colors(arms)
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(arms) + 2), 4))
+    per_rep = {}
+    for i, (_, r) in enumerate(main.iterrows()):
+        gaps = list(r["replicate_gap"])
+        ax.errorbar([i], [r["gap"]], yerr=[[r["gap"] - r["gap_ci_low"]], [r["gap_ci_high"] - r["gap"]]], fmt="s",
+                    color=colors[r["arm"]], capsize=4, ms=8, zorder=3)
+        ax.scatter(np.full(len(gaps), i + 0.12), gaps, s=14, color="black", zorder=4)
+        for k, g in enumerate(gaps):
+            per_rep.setdefault(k, []).append((i + 0.12, g))
+    for k, points in per_rep.items():
+        if len(points) > 1:
+            ax.plot(*zip(*points), color="grey", lw=0.7, alpha=0.7, zorder=2, gid=f"rep-{k}")
+    ax.axhline(0, color="grey", ls="--", lw=0.8)
+    ax.set_xticks(np.arange(len(arms)), arms)
+    ax.set_ylim(-1.02, 1.02)
+    a, b = main["word_a"].iloc[0], main["word_b"].iloc[0]
+    ax.set_ylabel(f"P(female | {a}) − P(female | {b})")
+    ax.set_title(f"Within-model gap {a} − {b} per arm (square: pooled, interval; dots: models; lines: replicate k)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
