@@ -13,7 +13,7 @@ import pytest
 from biasdiff.config import load_config
 from biasdiff.errors import ConfigError
 from biasdiff.experiment.figures import gap_figure
-from biasdiff.experiment.summary import contrast_markdown, contrast_table, paired_arms
+from biasdiff.experiment.summary import contrast_markdown, contrast_table, gap_fit, paired_arms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +63,38 @@ def test_gap_is_read_inside_each_model_and_compared_with_the_reference_by_replic
     assert len(lines) == 3  # replicate k of raw joined to replicate k of flat
     assert sorted(ln.get_ydata()[1] - ln.get_ydata()[0] for ln in lines) == pytest.approx(
         sorted(f - r for f, r in zip([10 / 200, 30 / 200, 4 / 200], [128 / 200, 88 / 200, 134 / 200])))
+
+
+def test_gap_dose_response_fits_each_arms_gap_against_its_projection_gap():
+    # three arms whose vectors differ only in the gender projection gap of nurse and philosopher: +0.6, 0, -0.6
+    counts = {**COUNTS, **{("flip", r): {"nurse": k, "philosopher": 100} for r, k in enumerate([60, 120, 70])}}
+    projections = {}
+    for (arm, rep) in counts:
+        half = {"raw": 0.3, "flat": 0.0, "flip": -0.3}[arm]
+        projections[(arm, rep)] = {"nurse": half, "philosopher": -half}
+    table = contrast_table(_audits(counts), projections, {}, "raw", ["nurse", "philosopher"], paired={"flat", "flip"})
+    fit = gap_fit(table)
+    gaps = table.set_index("arm")["gap"]
+    # an independent derivation: least squares through the three (projection gap, gap) points by the normal equations
+    x = [0.6, 0.0, -0.6]
+    y = [gaps["raw"], gaps["flat"], gaps["flip"]]
+    mx, my = sum(x) / 3, sum(y) / 3
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+    assert fit["slope"] == pytest.approx(slope) and fit["intercept"] == pytest.approx(my - slope * mx)
+    assert fit["n_arms"] == 3 and fit["words"] == ["nurse", "philosopher"]
+    assert [p["arm"] for p in fit["points"]] == ["raw", "flat", "flip"]
+    text = "\n".join(contrast_markdown(table, "raw", fit))
+    assert f"Gap dose–response over 3 arms: the gap changes {slope:+.2f}" in text
+    fig = gap_figure(table, fit)
+    assert len(fig.axes) == 2
+    line = next(ln for ln in fig.axes[1].lines if ln.get_gid() == "gap-fit")
+    xs, ys = line.get_xdata(), line.get_ydata()
+    assert (ys[-1] - ys[0]) / (xs[-1] - xs[0]) == pytest.approx(slope)
+    # two arms (the demo's design) or arms without projections: no slope, one panel, and the summary says why
+    two = contrast_table(_audits(COUNTS), projections, {}, "raw", ["nurse", "philosopher"], paired={"flat"})
+    none = gap_fit(two)
+    assert math.isnan(none["slope"]) and len(gap_figure(two, none).axes) == 1
+    assert "Gap dose–response: not estimable (2 arm(s)" in "\n".join(contrast_markdown(two, "raw", none))
 
 
 def test_contrast_words_must_be_two_different_conditioning_words(tmp_path):

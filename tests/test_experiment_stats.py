@@ -173,3 +173,58 @@ def test_agreeing_replicates_get_the_pooled_wilson_interval_not_a_point():
     ci = stats.binomtest(3, 600).proportion_ci(method="wilson")
     assert (res["ci_low"], res["ci_high"]) == pytest.approx((ci.low, ci.high))
     assert res["ci_high"] - res["ci_low"] > 0.01 and res["covers"].startswith("sampling only (replicates agree")
+
+
+def test_paired_replicates_of_unequal_counts_are_rejected_naming_the_estimator():
+    with pytest.raises(ValueError, match="arm_difference: paired replicates need equal counts, got 3 and 2"):
+        arm_difference([10, 12, 14], [50] * 3, [20, 22], [50] * 2, paired=True)
+    with pytest.raises(ValueError, match="gap_difference: paired replicates need equal counts, got 2 and 3"):
+        gap_difference([(30, 50, 10, 50)] * 2, [(30, 50, 10, 50), (25, 50, 12, 50), (28, 50, 9, 50)], paired=True)
+    # unpaired, the same counts are Welch's question and need no pairing
+    assert arm_difference([10, 12, 14], [50] * 3, [20, 22], [50] * 2)["covers"].startswith("between models")
+
+
+def _simulated_gap_arms(rng, slope, intercept, x, reps, seed_sd, model_sd, arm_sd, n=200, base=0.4):
+    """Per arm: the mean over `reps` models of the model's gap P(female | a) - P(female | b), each from n samples per
+    word; replicate k shares a seed effect across arms (paired); each arm departs from the line by N(0, arm_sd)."""
+    seed = rng.normal(0, seed_sd, reps)
+    arm_mean = []
+    for xa in x:
+        gap = intercept + slope * xa + rng.normal(0, arm_sd) + seed + rng.normal(0, model_sd, reps)
+        pa, pb = np.clip(base + gap / 2, 0, 1), np.clip(base - gap / 2, 0, 1)
+        arm_mean.append(np.mean(rng.binomial(n, pa) / n - rng.binomial(n, pb) / n))
+    return np.array(arm_mean)
+
+
+def test_gap_dose_response_recovers_a_planted_slope_and_covers_it_near_95_percent():
+    from biasdiff.experiment.stats import gap_dose_response
+
+    x = np.array([0.59, -0.59, 0.0, 0.07, -0.06, -0.59, 0.30, 1.18])  # the projection gaps of experiment.yaml's arms
+    rng = np.random.default_rng(7)
+    hits_slope, hits_zero, slopes = 0, 0, []
+    sims = 1000
+    for _ in range(sims):
+        y = _simulated_gap_arms(rng, 0.25, 0.35, x, reps=3, seed_sd=0.10, model_sd=0.06, arm_sd=0.05)
+        fit = gap_dose_response(x, y)
+        hits_slope += fit["slope_ci_low"] <= 0.25 <= fit["slope_ci_high"]
+        slopes.append(fit["slope"])
+        null = gap_dose_response(x, _simulated_gap_arms(rng, 0.0, 0.35, x, 3, 0.10, 0.06, 0.05))
+        hits_zero += null["slope_p_value"] < 0.05
+    assert abs(np.mean(slopes) - 0.25) < 0.01  # unbiased: the shared seed effects drop out of the slope
+    assert 0.93 <= hits_slope / sims <= 0.97
+    assert 0.03 <= hits_zero / sims <= 0.07  # the test's size under a flat line
+    # by formula: the OLS line through the arm points
+    y = np.array([0.6, 0.3, 0.4, 0.45, 0.38, 0.29, 0.5, 0.9])
+    fit = gap_dose_response(x, y)
+    slope, intercept = np.polyfit(x, y, 1)
+    assert fit["slope"] == pytest.approx(slope) and fit["intercept"] == pytest.approx(intercept)
+    assert fit["n_arms"] == 8 and 0 < fit["r_squared"] < 1 and fit["covers"].startswith("one point per arm")
+
+
+def test_gap_dose_response_needs_three_arms_with_distinct_projection_gaps():
+    from biasdiff.experiment.stats import gap_dose_response
+
+    assert math.isnan(gap_dose_response([0.59, -0.59], [0.6, 0.1])["slope"])  # the demo's two arms
+    assert math.isnan(gap_dose_response([0.0, 0.0, 0.0], [0.4, 0.3, 0.5])["slope"])
+    fit = gap_dose_response([0.59, math.nan, -0.59, 0.0], [0.6, 0.5, 0.1, 0.4])  # an arm without a projection is left out
+    assert fit["n_arms"] == 3 and not math.isnan(fit["slope"])

@@ -128,15 +128,19 @@ def training_length_figure(summary: pd.DataFrame):
                         f"Training-length curve: P(female) vs training step (EMA weights, guidance {w:g})")
 
 
-def gap_figure(contrast: pd.DataFrame):
+def gap_figure(contrast: pd.DataFrame, fit: dict | None = None):
     """Main point: the within-model gap P(female | a) - P(female | b) per arm: the pooled gap with its interval, one
     dot per model, and grey lines joining replicate k across arms (paired seeds: the same initialisation and data
-    order), so a reader sees whether an arm moves every replicate's gap or only the mean."""
+    order), so a reader sees whether an arm moves every replicate's gap or only the mean. With an estimable `fit`
+    (`biasdiff.experiment.summary.gap_fit`) a second panel: each arm's gap against its projection gap, with the line."""
     plt = _plt()
     main = contrast[contrast["main"]]
     arms = list(dict.fromkeys(main["arm"]))
     colors = _colors(arms)
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(arms) + 2), 4))
+    sloped = fit is not None and not np.isnan(fit["slope"])
+    width = max(5, 1.2 * len(arms) + 2)
+    fig, axes = plt.subplots(1, 2 if sloped else 1, figsize=(width + (5 if sloped else 0), 4), squeeze=False)
+    ax = axes[0][0]
     per_rep = {}
     for i, (_, r) in enumerate(main.iterrows()):
         gaps = list(r["replicate_gap"])
@@ -149,11 +153,27 @@ def gap_figure(contrast: pd.DataFrame):
         if len(points) > 1:
             ax.plot(*zip(*points), color="grey", lw=0.7, alpha=0.7, zorder=2, gid=f"rep-{k}")
     ax.axhline(0, color="grey", ls="--", lw=0.8)
-    ax.set_xticks(np.arange(len(arms)), arms)
+    ax.set_xticks(np.arange(len(arms)), arms, rotation=30 if len(arms) > 5 else 0)
     ax.set_ylim(-1.02, 1.02)
     a, b = main["word_a"].iloc[0], main["word_b"].iloc[0]
     ax.set_ylabel(f"P(female | {a}) − P(female | {b})")
     ax.set_title(f"Within-model gap {a} − {b} per arm (square: pooled, interval; dots: models; lines: replicate k)",
                  fontsize=9)
+    if sloped:
+        ax = axes[0][1]
+        for _, r in main.iterrows():
+            x = r["projection_gap"]
+            ax.errorbar([x], [r["gap"]], yerr=[[r["gap"] - r["gap_ci_low"]], [r["gap_ci_high"] - r["gap"]]],
+                        fmt="s", color=colors[r["arm"]], capsize=3, ms=7, label=r["arm"], zorder=3)
+            ax.scatter(np.full(len(r["replicate_gap"]), x), r["replicate_gap"], s=10, color="black", zorder=4)
+        xs = np.linspace(np.nanmin(main["projection_gap"]), np.nanmax(main["projection_gap"]), 50)
+        ax.plot(xs, fit["intercept"] + fit["slope"] * xs, color="black", lw=1, gid="gap-fit")
+        ax.axhline(0, color="grey", ls="--", lw=0.8)
+        ax.axvline(0, color="grey", ls=":", lw=0.8)
+        ax.set_ylim(-1.02, 1.02)
+        ax.set_xlabel(f"projection gap {a} − {b} (+: {a} nearer woman)")
+        ax.set_title(f"Gap vs projection gap: slope {fit['slope']:+.2f} [{fit['slope_ci_low']:+.2f}, "
+                     f"{fit['slope_ci_high']:+.2f}] over {fit['n_arms']} arms", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

@@ -28,6 +28,8 @@ BETWEEN = "between models + sampling (t on {r} replicate proportions)"
 SAMPLING = "sampling only (1 replicate: between-model variance not estimable)"
 SAMPLING_TIED = "sampling only (replicates agree exactly: no spread to estimate between-model variance from)"
 SAMPLING_DIFF = "sampling only (an arm with 1 replicate: between-model variance not estimable)"
+GAP_FIT_COVERS = ("one point per arm (its pooled gap): between-model and sampling variance and each arm's departure "
+                  "from the line")
 
 
 def replicate_interval(k: Sequence[int], n: Sequence[int], confidence: float = 0.95) -> dict:
@@ -72,9 +74,7 @@ def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n
     pa = np.asarray(k_a, dtype=float) / np.asarray(n_a, dtype=float)
     pb = np.asarray(k_b, dtype=float) / np.asarray(n_b, dtype=float)
     diff = float(pa.mean() - pb.mean())
-    if paired and len(pa) != len(pb):
-        raise ValueError(f"arm_difference: paired replicates need equal counts, got {len(pa)} and {len(pb)}")
-    t = _t_difference(pa, pb, paired, confidence)
+    t = _t_difference(pa, pb, paired, confidence, "arm_difference")
     if t is not None:
         return {"difference": diff, **t}
     from statsmodels.stats.proportion import confint_proportions_2indep
@@ -86,9 +86,11 @@ def arm_difference(k_a: Sequence[int], n_a: Sequence[int], k_b: Sequence[int], n
     return {"difference": diff, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "covers": covers}
 
 
-def _t_difference(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float) -> dict | None:
+def _t_difference(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float, caller: str) -> dict | None:
     """t interval and p of mean(a) - mean(b) from per-model values (paired: ttest_rel; else Welch); None with fewer
-    than 2 values a side or no spread to estimate a variance from."""
+    than 2 values a side or no spread to estimate a variance from. Paired values of unequal counts: ValueError."""
+    if paired and len(a) != len(b):
+        raise ValueError(f"{caller}: paired replicates need equal counts, got {len(a)} and {len(b)}")
     if len(a) < 2 or len(b) < 2:
         return None
     if paired:
@@ -115,9 +117,7 @@ def gap_difference(gap_a: Sequence[Sequence[int]], gap_b: Sequence[Sequence[int]
     a, b = np.asarray(gap_a, dtype=float).reshape(-1, 4), np.asarray(gap_b, dtype=float).reshape(-1, 4)
     ga, gb = a[:, 0] / a[:, 1] - a[:, 2] / a[:, 3], b[:, 0] / b[:, 1] - b[:, 2] / b[:, 3]
     diff = float(ga.mean() - gb.mean())
-    if paired and len(ga) != len(gb):
-        raise ValueError(f"gap_difference: paired replicates need equal counts, got {len(ga)} and {len(gb)}")
-    t = _t_difference(ga, gb, paired, confidence)
+    t = _t_difference(ga, gb, paired, confidence, "gap_difference")
     if t is not None:
         return {"difference": diff, **t}
     pooled = np.concatenate([a.sum(axis=0), b.sum(axis=0)])  # k1 n1 k2 n2 of a, then of b
@@ -154,6 +154,33 @@ def dose_response(x: Sequence[float], k: Sequence[int], n: Sequence[int], confid
     return {"slope": float(fit.params[1]), "slope_ci_low": float(lo), "slope_ci_high": float(hi),
             "slope_p_value": float(fit.pvalues[1]), "intercept": float(fit.params[0]), "r_squared": float(fit.rsquared),
             "n_points": int(len(x))}
+
+
+def gap_dose_response(projection_gap: Sequence[float], gap: Sequence[float], confidence: float = 0.95) -> dict:
+    """Does the within-model gap follow the embedding? OLS (statsmodels) of each arm's pooled gap P(female | a) -
+    P(female | b) on the arm's projection gap (a's gender projection minus b's), one point per arm: the slope is the
+    gap per unit of projection gap, with an interval covering between-model and sampling variance and each arm's
+    departure from the line (GAP_FIT_COVERS); replicate seeds shared by all arms (paired) shift every arm's mean
+    alike and drop out of the slope. The intercept (the line's gap at projection gap 0) is a point estimate only:
+    with paired seeds the seeds' shared effect sits in it, and OLS's interval would not cover it (0.46-0.61 coverage
+    in tests/test_experiment_stats.py's simulation); the arms whose two vectors have no gender difference carry that
+    gap with a between-model interval. Needs >= 3 arms with distinct projection gaps."""
+    import statsmodels.api as sm
+
+    x, y = np.asarray(projection_gap, dtype=float), np.asarray(gap, dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    out = {key: math.nan for key in ("slope", "slope_ci_low", "slope_ci_high", "slope_p_value", "intercept",
+                                     "r_squared")}
+    out.update({"n_arms": int(len(x)), "covers": GAP_FIT_COVERS})
+    if len(x) < 3 or len(np.unique(x)) < 2:
+        return out
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    lo, hi = fit.conf_int(alpha=1 - confidence)[1]
+    out.update({"slope": float(fit.params[1]), "slope_ci_low": float(lo), "slope_ci_high": float(hi),
+                "slope_p_value": float(fit.pvalues[1]), "intercept": float(fit.params[0]),
+                "r_squared": float(fit.rsquared)})
+    return out
 
 
 def simulate_coverage(mu_logit: float, tau: float, replicates: int, n: int, sims: int = 2000, seed: int = 0,

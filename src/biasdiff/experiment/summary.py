@@ -16,7 +16,8 @@ from typing import Any, Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from biasdiff.experiment.stats import arm_difference, dose_response, gap_difference, replicate_interval, t_interval
+from biasdiff.experiment.stats import (arm_difference, dose_response, gap_difference, gap_dose_response,
+                                       replicate_interval, t_interval)
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,29 @@ def contrast_table(audits: pd.DataFrame, projections: Mapping[tuple[str, int], M
     return table[CONTRAST_COLUMNS].reset_index(drop=True)
 
 
+def gap_fit(contrast: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]:
+    """The gap's dose-response at the main point: each arm's pooled within-model gap against its projection gap
+    (`biasdiff.experiment.stats.gap_dose_response`), with the points it was fitted to. Across arms the words, their
+    training images and the replicate seeds stay the same; only the conditioning vectors change."""
+    main = contrast[contrast["main"]]
+    fit = gap_dose_response(main["projection_gap"].to_numpy(), main["gap"].to_numpy(), confidence)
+    fit["words"] = [str(main["word_a"].iloc[0]), str(main["word_b"].iloc[0])] if len(main) else []
+    fit["points"] = [{"arm": a, "projection_gap": float(x), "gap": float(g), "n_replicates": int(r)}
+                     for a, x, g, r in zip(main["arm"], main["projection_gap"], main["gap"], main["n_replicates"])]
+    return fit
+
+
+def gap_fit_sentence(fit: Mapping[str, Any]) -> str:
+    """One line on the gap's dose-response (summary.md and the landing page)."""
+    if math.isnan(fit["slope"]):
+        return (f"Gap dose–response: not estimable ({fit['n_arms']} arm(s) with a projection gap; needs 3 with "
+                "distinct projection gaps).")
+    return (f"Gap dose–response over {fit['n_arms']} arms: the gap changes {fit['slope']:+.2f} "
+            f"[{fit['slope_ci_low']:+.2f}, {fit['slope_ci_high']:+.2f}] per unit of projection gap "
+            f"(p = {_p(fit['slope_p_value'])}, R² = {fit['r_squared']:.2f}); the line's gap at projection gap 0: "
+            f"{fit['intercept']:+.2f} (point estimate). The interval covers {fit['covers']}.")
+
+
 def _reference_first(arms: Sequence[str], reference: str) -> list[str]:
     """Arms in design order with the reference arm first (tables and figures read left to right from it)."""
     arms = list(dict.fromkeys(arms))
@@ -202,7 +226,7 @@ def _p(x: float) -> str:
 
 
 def headline_markdown(summary: pd.DataFrame, fit: Mapping[str, Any], reference: str, design: pd.DataFrame,
-                      contrast: pd.DataFrame | None = None) -> str:
+                      contrast: pd.DataFrame | None = None, contrast_fit: Mapping[str, Any] | None = None) -> str:
     """The experiment's headline (make demo prints it): per word and arm the pooled P(female) raw and corrected with
     intervals, the difference from the reference arm, the dose-response slope and what the intervals cover, then the
     within-model gap of experiment.contrast per arm (`contrast_table`)."""
@@ -240,12 +264,13 @@ def headline_markdown(summary: pd.DataFrame, fit: Mapping[str, Any], reference: 
                      f"projection (p = {_p(fit['slope_p_value'])}, R² = {fit['r_squared']:.2f}); the interval covers "
                      f"{fit['covers']}. Calibration rows (man, woman) are not in the fit.")
     if contrast is not None and not contrast.empty:
-        lines += ["", *contrast_markdown(contrast, reference)]
+        lines += ["", *contrast_markdown(contrast, reference, contrast_fit)]
     return "\n".join(lines) + "\n"
 
 
-def contrast_markdown(contrast: pd.DataFrame, reference: str) -> list[str]:
-    """The headline's gap table (main point) and one line per arm of the gap at every guidance scale (final weights)."""
+def contrast_markdown(contrast: pd.DataFrame, reference: str, fit: Mapping[str, Any] | None = None) -> list[str]:
+    """The headline's gap table (main point), the gap's dose-response across arms (`gap_fit`) and one line per arm of
+    the gap at every guidance scale (final weights)."""
     main = contrast[contrast["main"]]
     a, b = main["word_a"].iloc[0], main["word_b"].iloc[0]
     lines = [f"## Within-model gap: P(female | {a}) − P(female | {b})", "",
@@ -259,6 +284,8 @@ def contrast_markdown(contrast: pd.DataFrame, reference: str) -> list[str]:
                      f"{'' if r['arm'] == reference else _p(r['diff_p_value'])} | {_fmt(r['projection_gap'], 2)} |")
     lines += ["", f"Gap intervals cover: {'; '.join(sorted(set(main['gap_covers'])))}. Δ gap: "
               f"{'; '.join(sorted(set(main['diff_covers']) - {''})) or '–'}.", ""]
+    if fit is not None:
+        lines += [gap_fit_sentence(fit), ""]
     final = contrast[contrast["step"] == main["step"].iloc[0]]
     if final["guidance_scale"].nunique() > 1:
         lines.append("Gap by guidance scale (final weights): " + "; ".join(
@@ -273,7 +300,7 @@ def _data_uri(path: str | os.PathLike) -> str:
 
 
 def landing_rst(summary: pd.DataFrame, fit: Mapping[str, Any], reference: str, figures: Sequence[str],
-                contrast: pd.DataFrame | None = None) -> str:
+                contrast: pd.DataFrame | None = None, contrast_fit: Mapping[str, Any] | None = None) -> str:
     """reStructuredText the report's landing page includes (report/workflow.rst): one row per word, one column per
     arm (pooled P(female) [interval], corrected below), each arm's difference from the reference, the dose-response
     slope and the figures inline (data URIs), so a reader sees the answer before any category."""
@@ -319,6 +346,8 @@ def landing_rst(summary: pd.DataFrame, fit: Mapping[str, Any], reference: str, f
                     f"{r['diff_ci_high']:+.3f}], p {_p(r['diff_p_value'])}")
             lines.append(f"- {r['arm']}: {r['gap']:+.3f} [{r['gap_ci_low']:+.3f}, {r['gap_ci_high']:+.3f}]{diff}")
         lines += ["", f"Gap intervals cover: {'; '.join(sorted(set(cm['gap_covers'])))}.", ""]
+        if contrast_fit is not None:
+            lines += [gap_fit_sentence(contrast_fit), ""]
     for path in figures:  # the URI wrapped over indented lines (docutils joins them; one line would pass its limit)
         uri = _data_uri(path)
         lines += [".. image::", *(f"   {uri[i:i + 2000]}" for i in range(0, len(uri), 2000)), "   :width: 90%", ""]
@@ -338,8 +367,8 @@ def run_summary(
 ) -> pd.DataFrame:
     """Rule experiment_summary: read every model's audit (rule experiment_audit) and every model's embedding bias
     table, write summary (.parquet), csv, markdown, dose-response fit (.json), the landing-page .rst, the four
-    figures and, with `contrast_words`, the within-model gap table (contrast .parquet) and its figure (gap .png). Nothing is kept unless
-    everything was written."""
+    figures and, with `contrast_words`, the within-model gap table (contrast .parquet), its figure (gap .png) and the
+    gap's dose-response across arms (key "gap" of the fit .json). Nothing is kept unless everything was written."""
     import matplotlib.pyplot as plt
 
     from biasdiff.artifacts.tables import read_table
@@ -357,10 +386,11 @@ def run_summary(
     fit = dose_response_fit(summary, table, confidence)
     contrast = (contrast_table(table, projections, transforms, reference, contrast_words, confidence, paired)
                 if contrast_words else None)
+    contrast_fit = gap_fit(contrast, confidence) if contrast is not None else None
     figures = {"bars": arm_bars(summary), "dose_response": dose_response_figure(summary, fit),
                "guidance": guidance_figure(summary), "training_length": training_length_figure(summary)}
     if contrast is not None:
-        figures["gap"] = gap_figure(contrast)
+        figures["gap"] = gap_figure(contrast, contrast_fit)
     names = ["table", "csv", "markdown", "fit", "landing", *figures, *(["contrast"] if contrast is not None else [])]
     try:
         with all_or_nothing([outputs[k] for k in names]):
@@ -371,13 +401,14 @@ def run_summary(
                 summary.drop(columns=["replicate_p_female"]).to_csv(tmp, index=False, float_format="%.4f")
             for name, fig in figures.items():
                 save_figure(fig, outputs[name])
-            write_json({**fit, "reference": reference, "design": list(design)}, outputs["fit"])
-            markdown = headline_markdown(summary, fit, reference, design_frame, contrast)
+            write_json({**fit, "reference": reference, "design": list(design),
+                        **({"gap": contrast_fit} if contrast_fit is not None else {})}, outputs["fit"])
+            markdown = headline_markdown(summary, fit, reference, design_frame, contrast, contrast_fit)
             with atomic_path(outputs["markdown"]) as tmp:
                 tmp.write_text(markdown)
             with atomic_path(outputs["landing"]) as tmp:
                 shown = [outputs["bars"], outputs["dose_response"], *([outputs["gap"]] if contrast is not None else [])]
-                tmp.write_text(landing_rst(summary, fit, reference, shown, contrast))
+                tmp.write_text(landing_rst(summary, fit, reference, shown, contrast, contrast_fit))
     finally:
         for fig in figures.values():
             plt.close(fig)
