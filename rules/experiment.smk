@@ -118,6 +118,7 @@ rule experiment_summary:
     input:
         audits=experiment_audits(),
         biases=experiment_biases(),
+        models=experiment_models,
     output:
         **reported("experiment", experiment_outputs()),
     log:

@@ -1,6 +1,9 @@
 # Helpers of the experiment (rules/experiment.smk): the design (arms x replicates) resolved from `experiment:`, the
 # sampling points of every model, and which artifacts each (arm, replicate) shares with the single-model workflow.
 # Included after rules/helpers_audits.smk (classifier_outputs(), readout_outputs(), audit_params()).
+import json
+import re
+
 from biasdiff.embed.transforms import transform_label
 from biasdiff.embed.vocabulary import check_vocabulary as _check_vocabulary
 from biasdiff.experiment.design import (
@@ -85,6 +88,62 @@ def replicate_model(arm, rep):
     if entry.shared_model:
         return trained_model_input(trained_model())
     return f"{experiment_base(arm, rep)}/model/train_config.json"
+
+
+_REPLICATES_CHECKED = set()
+
+
+def check_replicate_model(arm, rep, path):
+    """An experiment model's weights, checked once per run while the DAG is built (from `experiment_models`): the
+    final EMA weights and every snapshot it records (training-length points sample those) must be present and
+    byte-identical to the hashes train_config.json records, so a truncated or replaced file stops the run with one
+    line (naming the arm, the replicate and the --forcerun that retrains only this model) before any job. Not
+    checked when the model is retrained anyway (--forcerun experiment_train or this file, --forceall).
+    """
+    settings = workflow.dag_settings
+    if path in _REPLICATES_CHECKED or settings is None or not Path(path).is_file():
+        return
+    _REPLICATES_CHECKED.add(path)
+    forced = {Path(target) for target in settings.forcerun}
+    if settings.forceall or {Path("experiment_train"), Path(path)} & forced:
+        return
+    model_dir = Path(path).parent
+    try:
+        verify_model_dir(model_dir, ema=True)
+        for step in recorded_snapshots(path):
+            verify_model_dir(model_dir, snapshot=step)
+    except DataError as exc:
+        # what is wrong, without the library's advice (which names train_ddpm)
+        problem = str(exc).split("; ")[0]
+        raise DataError(
+            f"experiment arm {arm} replicate {rep}: {problem}; "
+            f"retrain this model only: snakemake --forcerun {path}"
+        ) from None
+
+
+def recorded_snapshots(path):
+    """The snapshot steps whose weights train_config.json records (after verify_model_dir has read it). A step the
+    config asks for but the record lacks is not damage: the changed checkpoint_steps retrain the model.
+    """
+    record = json.loads(Path(path).read_text())
+    hashes = (record.get("result") or {}).get("weights_sha256") or {}
+    steps = (re.match(r"snapshots/step-(\d+)/unet_ema/", key) for key in hashes)
+    return sorted(int(m.group(1)) for m in steps if m)
+
+
+def experiment_models(wildcards=None):
+    """Input function of experiment_summary: every design model's train_config.json, each experiment model's
+    weights checked (check_replicate_model). The check lives here because Snakemake drops a job whose input function
+    fails and serves its existing outputs as current: only an input function of a job the run's target asks for
+    directly (rule all, or the summary itself) stops the run; the sample jobs' check would be silently skipped.
+    """
+    paths = []
+    for (arm, rep), entry in DESIGN.items():
+        path = replicate_model(arm, rep)
+        if not entry.shared_model:
+            check_replicate_model(arm, rep, path)
+        paths.append(path)
+    return list(dict.fromkeys(paths))
 
 
 def experiment_train_outputs():

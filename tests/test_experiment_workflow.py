@@ -6,6 +6,7 @@ the answer."""
 from __future__ import annotations
 
 import collections
+import json
 import math
 
 import numpy as np
@@ -75,6 +76,10 @@ def test_summary_follows_from_the_per_model_audits(smoke_workdir):
             assert row["gap"] == pytest.approx(audit.loc[(row["point"], "nurse"), "frac_female"]
                                                - audit.loc[(row["point"], "philosopher"), "frac_female"])
     assert "## Within-model gap: P(female | nurse) − P(female | philosopher)" in (smoke_workdir / EXP / "summary.md").read_text()
+    # the gap's dose-response across arms needs three arms: two give a reason, not a line
+    fit = json.loads((smoke_workdir / EXP / "dose_response.json").read_text())["gap"]
+    assert fit["n_arms"] == 2 and math.isnan(fit["slope"]) and fit["words"] == ["nurse", "philosopher"]
+    assert "Gap dose–response: not estimable (2 arm(s)" in (smoke_workdir / EXP / "summary.md").read_text()
 
 
 def test_snapshot_point_samples_the_intermediate_weights(smoke_workdir):
@@ -99,6 +104,32 @@ def test_adding_a_replicate_schedules_only_its_own_jobs(copy_workdir):
     assert all("rep=1" in w for rule, w in jobs if rule not in ("experiment_summary", "all")), jobs
     assert rules["experiment_train"] == 2 and rules["experiment_audit"] == 2
     assert rules["experiment_sample"] == 2 * 3  # every point of both new models, the raw one's main point included
+
+
+def test_damaged_experiment_weights_stop_the_run_before_any_job_and_name_the_model(copy_workdir):
+    workdir = copy_workdir()
+    model = f"{EXP}/swapped/rep-0/model"
+    ema = workdir / model / "unet_ema/diffusion_pytorch_model.safetensors"
+    intact = ema.read_bytes()
+    ema.write_bytes(intact[:2048])
+    out = snakemake(workdir, "--dry-run", "--cores", "1")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Nothing to be done" not in text
+    assert "experiment arm swapped replicate 0: model weights" in text
+    assert "unet_ema/diffusion_pytorch_model.safetensors do not match" in text
+    assert f"snakemake --forcerun {model}/train_config.json" in text
+    # the command it names retrains that model alone and what reads it
+    jobs = planned_jobs(workdir, "--forcerun", f"{model}/train_config.json")
+    assert [w for rule, w in jobs if rule == "experiment_train"] == ["arm=swapped, rep=0"]
+    assert not any(rule == "train_ddpm" for rule, _ in jobs)
+    # a snapshot a training-length point samples (w3-s2: step 2) is checked too
+    ema.write_bytes(intact)
+    (workdir / model / "snapshots/step-0000002/unet_ema/diffusion_pytorch_model.safetensors").unlink()
+    out = snakemake(workdir, "--dry-run", "--cores", "1")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "experiment arm swapped replicate 0: model weights" in text
+    assert "step-0000002/unet_ema/diffusion_pytorch_model.safetensors are missing" in text
 
 
 def test_a_bad_arm_stops_the_run_before_any_job_and_names_it(tmp_path):
