@@ -52,7 +52,7 @@ def test_default_design_is_raw_and_swapped_with_raw_rep0_the_base_model(base):
     assert swapped.train["model"] == "swapped-rep0"
     assert reference_arm(cfg) == "raw"
     # every model keeps the EMA weights of the training-length curve
-    assert cfg["train"]["snapshot_steps"] == cfg["experiment"]["checkpoint_steps"] == [400]
+    assert cfg["train"]["snapshot_steps"] == cfg["experiment"]["checkpoint_steps"] == [600]
 
 
 def test_paired_seeds_are_shared_by_arms_and_per_arm_seeds_are_not(base):
@@ -84,8 +84,8 @@ def test_an_arm_may_set_the_training_seed_and_another_vectors_file(base, tmp_pat
 def test_points_are_the_main_one_then_guidance_then_checkpoints(base):
     cfg = validate_config(copy.deepcopy(base))
     got = [(p.id, p.guidance_scale, p.step, p.n, p.main) for p in points(cfg)]
-    assert got == [("w3-s800", 3.0, 800, 200, True), ("w1-s800", 1.0, 800, 50, False),
-                   ("w5-s800", 5.0, 800, 50, False), ("w3-s400", 3.0, 400, 50, False)]
+    assert got == [("w3-s1200", 3.0, 1200, 200, True), ("w1-s1200", 1.0, 1200, 50, False),
+                   ("w5-s1200", 5.0, 1200, 50, False), ("w3-s600", 3.0, 600, 50, False)]
 
 
 @pytest.mark.parametrize("arms,needle", [
@@ -116,7 +116,7 @@ def test_a_bad_arm_value_names_the_arm(base, overlay, needle):
 @pytest.mark.parametrize("experiment,needle", [
     ({"replicates": 0}, "experiment.replicates"),
     ({"checkpoint_steps": [300]}, "checkpoint_steps"),
-    ({"checkpoint_steps": [800]}, "checkpoint_steps"),
+    ({"checkpoint_steps": [1200]}, "checkpoint_steps"),
     ({"reference": "debiased"}, "experiment.reference"),
     ({"guidance_scales": [-1]}, "experiment.guidance_scales"),
     ({"arms": {"raw": {}, "bad-name": {}}}, "bad-name"),
