@@ -9,7 +9,8 @@ sampling settings and labels them with the run's attribute classifier, then chec
 floors (`biasdiff.audit.sample_audit.calibration`, the function that marks make demo's table uncalibrated).
 
 Runs are resumable: a length whose summary.json exists is not retrained. Needs a finished manifest, conditioning table
-and classifier under --results (e.g. `snakemake --cores 2 results/logs/train_attribute_classifier.log`).
+and classifier under --results (`snakemake --cores 2 results/logs/train_attribute_classifier.log
+results/embeddings/conditioning.parquet`, ~2 min).
 
 Usage: .venv/bin/python benchmarks/quality_curve.py --steps 400 800 1600 3200 [--set p_uncond=0.1] [--tag base]
 """
