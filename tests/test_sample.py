@@ -102,6 +102,25 @@ def test_guided_eps_evaluates_cond_and_uncond_in_one_batch(model, cond):
     torch.testing.assert_close(eps, eps_u + 2.5 * (eps_c - eps_u))
 
 
+@pytest.mark.parametrize("scale", [0.0, 1.0])
+def test_guided_eps_at_scale_zero_or_one_is_one_plain_forward_pass(model, cond, scale):
+    seen = []
+
+    class Recording(nn.Module):
+        def forward(self, sample, timestep, c):
+            seen.append(c.clone())
+            return model(sample, timestep, c)
+
+    x = torch.randn(3, 3, 4, 4)
+    t = torch.tensor([5, 40, 900])
+    c = torch.as_tensor(cond).expand(3, -1)
+    eps = guided_eps(Recording(), x, t, c, scale)
+    assert len(seen) == 1 and seen[0].shape == (3, COND_DIM)  # B rows, not 2B
+    expected_cond = c if scale == 1.0 else torch.zeros_like(c)
+    assert torch.equal(seen[0], expected_cond)
+    torch.testing.assert_close(eps, model(x, t, expected_cond), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
 def test_cfg_scale_zero_is_the_unconditional_model(model, scheduler, cond, sampler):
     kw = dict(image_size=8, sampler=sampler, steps=10 if sampler == "ddim" else None, progress=False)
