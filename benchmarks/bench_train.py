@@ -10,7 +10,9 @@ Measures, in one run:
 - variants of the bare loop: threads 1 vs 2, channels_last, batch size, torch.compile (with --compile);
 - peak RSS, and the load average before and after (the machine is shared).
 
-Usage: .venv/bin/python benchmarks/bench_train.py [--steps 12] [--compile] [--quick] [--batch B]
+- with --baseline, issue 13's baseline (the attention UNet default before it, fp32) in the same run, and the ratio.
+
+Usage: .venv/bin/python benchmarks/bench_train.py [--steps 12] [--compile] [--quick] [--baseline] [--batch B]
        [--unet '{block_out_channels: [32, 64, 128]}']
 """
 
@@ -40,6 +42,8 @@ from biasdiff.devices import autocast  # noqa: E402
 from biasdiff.hardware import cpu_bf16_flags  # noqa: E402
 
 SIZE = 32
+# Issue 13's "today's fp32 default": train.unet before self-attention was dropped (config.yaml at 0901a2f).
+BASELINE_UNET = {"attention_resolutions": [8], "attention_head_dim": 24, "mid_attention": True}
 # Three prompts of the default config with their words (what the timed training sees; pixels are random).
 PROMPT_WORDS = {
     "male_nurse": ["man", "nurse", "person"],
@@ -137,6 +141,9 @@ def main() -> None:
     parser.add_argument("--unet", default=None, help="YAML mapping overriding train.unet, e.g. '{block_out_channels: [32, 64, 128]}'")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: config.yaml's)")
     parser.add_argument("--quick", action="store_true", help="only the fp32 / bf16 bare and full loops")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time issue 13's baseline in this run: the UNet default before it (self-attention at "
+                             "8 px and in the middle block) in fp32, bare and full loop; prints the speed-up over it")
     args = parser.parse_args()
     cfg = default_train_cfg()
     if args.unet:
@@ -166,6 +173,14 @@ def main() -> None:
     rows.append((f"full train_ddpm loop bf16, batch {batch}, 2 threads", f"{full16:.1f} img/s",
                  f"overhead vs bare {100 * (ips16 / full16 - 1):+.1f}%; {full16 / full_ips:.2f}x fp32; call wall "
                  f"{wall16:.1f} s"))
+    if args.baseline:
+        base_cfg = {**cfg, "unet": {**unet, **BASELINE_UNET}}
+        b_ips, b_flops = bare_loop(base_cfg["unet"], batch, args.steps, 2)
+        rows.append((f"baseline bare loop fp32 (attention UNet), batch {batch}", f"{b_ips:.1f} img/s",
+                     f"{b_flops / 1e9:.1f} GFLOP/step; default bf16 bare is {ips16 / b_ips:.2f}x this"))
+        b_full, _ = full_loop(base_cfg, args.steps + 4, 2)
+        rows.append((f"baseline full train_ddpm loop fp32, batch {batch}", f"{b_full:.1f} img/s",
+                     f"default bf16 full loop is {full16 / b_full:.2f}x this"))
     if args.quick:
         _print(rows)
         return
