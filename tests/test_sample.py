@@ -84,40 +84,40 @@ def test_ddpm_uses_all_training_steps(model, scheduler, cond):
     assert len(calls) == 7
 
 
+class Recording(nn.Module):
+    """Wraps a model and records the condition batch of every forward call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen = model, []
+
+    def forward(self, sample, timestep, c):
+        self.seen.append(c.clone())
+        return self.model(sample, timestep, c)
+
+
 def test_guided_eps_evaluates_cond_and_uncond_in_one_batch(model, cond):
-    seen = []
-
-    class Recording(nn.Module):
-        def forward(self, sample, timestep, c):
-            seen.append(c.clone())
-            return model(sample, timestep, c)
-
+    recording = Recording(model)
     x = torch.randn(2, 3, 4, 4)
     t = torch.tensor([5, 5])
     c = torch.as_tensor(cond).expand(2, -1)
-    eps = guided_eps(Recording(), x, t, c, 2.5)
-    assert len(seen) == 1 and seen[0].shape == (4, COND_DIM)
-    assert torch.all(seen[0][2:] == 0)
+    eps = guided_eps(recording, x, t, c, 2.5)
+    assert len(recording.seen) == 1 and recording.seen[0].shape == (4, COND_DIM)
+    assert torch.all(recording.seen[0][2:] == 0)
     eps_c, eps_u = model(x, t, c), model(x, t, torch.zeros_like(c))
     torch.testing.assert_close(eps, eps_u + 2.5 * (eps_c - eps_u))
 
 
 @pytest.mark.parametrize("scale", [0.0, 1.0])
 def test_guided_eps_at_scale_zero_or_one_is_one_plain_forward_pass(model, cond, scale):
-    seen = []
-
-    class Recording(nn.Module):
-        def forward(self, sample, timestep, c):
-            seen.append(c.clone())
-            return model(sample, timestep, c)
-
+    recording = Recording(model)
     x = torch.randn(3, 3, 4, 4)
     t = torch.tensor([5, 40, 900])
     c = torch.as_tensor(cond).expand(3, -1)
-    eps = guided_eps(Recording(), x, t, c, scale)
-    assert len(seen) == 1 and seen[0].shape == (3, COND_DIM)  # B rows, not 2B
+    eps = guided_eps(recording, x, t, c, scale)
+    assert len(recording.seen) == 1 and recording.seen[0].shape == (3, COND_DIM)  # B rows, not 2B
     expected_cond = c if scale == 1.0 else torch.zeros_like(c)
-    assert torch.equal(seen[0], expected_cond)
+    assert torch.equal(recording.seen[0], expected_cond)
     torch.testing.assert_close(eps, model(x, t, expected_cond), rtol=0, atol=0)
 
 
