@@ -8,9 +8,8 @@ Measures, in one run:
   LR schedule, EMA, logging; validation and checkpoints excluded) in images/s; its overhead over the bare loop;
 - the same in bf16 autocast (weights, optimizer and loss fp32), with the achieved FLOP/s against the bf16 matmul rate;
 - variants of the bare loop: threads 1 vs 2, channels_last, batch size, torch.compile (with --compile);
+- with --baseline, issue 13's baseline (the attention UNet default before it, fp32) in the same run, and the ratio;
 - peak RSS, and the load average before and after (the machine is shared).
-
-- with --baseline, issue 13's baseline (the attention UNet default before it, fp32) in the same run, and the ratio.
 
 Usage: .venv/bin/python benchmarks/bench_train.py [--steps 12] [--compile] [--quick] [--baseline] [--batch B]
        [--unet '{block_out_channels: [32, 64, 128]}']
