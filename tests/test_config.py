@@ -175,6 +175,8 @@ def test_steps_and_epochs_both_set_fail_before_any_job(default_raw):
 @pytest.mark.parametrize("unet, key", [({"patch_size": 3}, "train.unet.patch_size"),
                                        ({"norm_num_groups": 5}, "train.unet.norm_num_groups"),
                                        ({"attention_resolutions": [4]}, "train.unet.attention_resolutions"),
+                                       ({"layers_per_block": [0, 0, 1]}, "train.unet.layers_per_block"),
+                                       ({"layers_per_block": [1, 1]}, "train.unet.layers_per_block"),
                                        ({"block_out_channels": [8] * 7, "attention_resolutions": []}, "image_size")])
 def test_a_unet_that_cannot_be_built_fails_before_any_job(default_raw, unet, key):
     """The architecture is checked with the config (at DAG time), not first inside the training job."""

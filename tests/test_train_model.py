@@ -90,6 +90,10 @@ def test_missing_model_dir_is_a_data_error(tmp_path):
         ({"attention_head_dim": 32, "attention_resolutions": []}, "middle block"),
         ({"patch_size": 3}, "patch_size"),
         ({"patch_size": 2, "attention_resolutions": [16]}, "attention_resolutions"),  # the patch grid: 8 and 4 px
+        ({"layers_per_block": 0}, "layers_per_block"),
+        ({"layers_per_block": [1]}, "layers_per_block"),  # one entry for two levels
+        ({"layers_per_block": [1, -1]}, "layers_per_block"),
+        ({"layers_per_block": [1, 0]}, "widens 8 -> 16"),  # level 1 without ResNets cannot widen 8 -> 16 channels
     ],
 )
 def test_bad_unet_config_is_a_config_error(override, match):
@@ -125,3 +129,62 @@ def test_patches_are_pixels_stacked_as_channels_and_round_trip(tmp_path):
     assert again.config.patch_size == 2
     with torch.no_grad():
         assert torch.equal(again(x, t, c), out)
+
+
+def test_per_level_layers_wire_each_up_block_to_its_own_levels_skips(tmp_path):
+    """layers_per_block [0, 2]: no ResNet at 16 px (the level is conv_in, then the downsampler), two at 8 px; the up
+    blocks get one more each. The 16-px up block's single ResNet must see conv_in's output as its skip (the level
+    pushed nothing else), and the saved config rebuilds the same network."""
+    torch.manual_seed(0)
+    model = build_unet({**TINY, "layers_per_block": [0, 2]}).eval()
+    assert [len(b.resnets) for b in model.unet.down_blocks] == [0, 2]
+    assert [len(b.resnets) for b in model.unet.up_blocks] == [3, 1]
+    seen = {}
+    hooks = [model.unet.conv_in.register_forward_hook(lambda m, i, o: seen.__setitem__("conv_in", o)),
+             model.unet.up_blocks[1].resnets[0].register_forward_pre_hook(lambda m, i: seen.__setitem__("last", i[0]))]
+    x, t, c = _inputs()
+    with torch.no_grad():
+        out = model(x, t, c)
+    for h in hooks:
+        h.remove()
+    assert out.shape == x.shape
+    # the last ResNet's input: 16 upsampled channels from the 8-px level, then the 8 skip channels of conv_in
+    assert seen["last"].shape == (3, 16 + 8, 16, 16)
+    torch.testing.assert_close(seen["last"][:, 16:], seen["conv_in"])
+    model.save_pretrained(tmp_path / "m")
+    again = WordConditionedUNet.from_pretrained(tmp_path / "m")
+    assert list(again.config.layers_per_block) == [0, 2]
+    with torch.no_grad():
+        assert torch.equal(again(x, t, c), out)
+
+
+def test_an_int_and_a_list_of_ones_build_the_same_network():
+    torch.manual_seed(0)
+    a = build_unet({**TINY, "layers_per_block": 1})
+    torch.manual_seed(0)
+    b = build_unet({**TINY, "layers_per_block": [1, 1]})
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_upsample_without_conv_is_nearest_neighbour(tmp_path):
+    """upsample_conv false: the upsampler has no weights and doubles each pixel (checked against repeat_interleave)."""
+    torch.manual_seed(0)
+    model = build_unet({**TINY, "upsample_conv": False}).eval()
+    up = model.unet.up_blocks[0].upsamplers[0]
+    assert list(up.parameters()) == []
+    with_conv = build_unet(TINY)
+    n_conv = sum(p.numel() for p in with_conv.unet.up_blocks[0].upsamplers[0].parameters())
+    assert n_conv == 16 * 16 * 9 + 16  # the 3x3 conv the default keeps
+    assert sum(p.numel() for p in with_conv.parameters()) - sum(p.numel() for p in model.parameters()) == n_conv
+    seen = []
+    handle = up.register_forward_hook(lambda m, i, o: seen.append((i[0], o)))
+    x, t, c = _inputs()
+    with torch.no_grad():
+        out = model(x, t, c)
+    handle.remove()
+    inp, res = seen[0]
+    torch.testing.assert_close(res, inp.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3))
+    model.save_pretrained(tmp_path / "m")
+    with torch.no_grad():
+        assert torch.equal(WordConditionedUNet.from_pretrained(tmp_path / "m")(x, t, c), out)

@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.models.unets.unet_2d_blocks import get_down_block, get_up_block
+from diffusers.models.upsampling import Upsample2D
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
@@ -28,7 +30,7 @@ from torch.nn import functional as F
 
 from biasdiff.errors import ConfigError, DataError
 from biasdiff.devices import resolve_device, resolve_dtype
-from biasdiff.model.architecture import UNET_KEYS, block_resolutions, check_unet_config
+from biasdiff.model.architecture import UNET_KEYS, block_resolutions, check_unet_config, level_layers
 from biasdiff.model.directory import RETRAIN, verify_model_dir
 
 class WordConditionedUNet(ModelMixin, ConfigMixin):
@@ -45,7 +47,7 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
         sample_size: int = 32,
         cond_dim: int = 128,
         block_out_channels: Sequence[int] = (32, 64, 128),
-        layers_per_block: int = 1,
+        layers_per_block: int | Sequence[int] = 1,
         attention_resolutions: Sequence[int] = (8,),
         attention_head_dim: int = 32,
         norm_num_groups: int = 8,
@@ -55,11 +57,12 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
         in_channels: int = 3,
         out_channels: int = 3,
         patch_size: int = 1,
+        upsample_conv: bool = True,
     ):
         super().__init__()
         check_unet_config(
             sample_size, block_out_channels, attention_resolutions, attention_head_dim, norm_num_groups, mid_attention,
-            patch_size,
+            patch_size, layers_per_block,
         )
         inner = sample_size // patch_size  # the UNet works on patch_size x patch_size pixel patches stacked as channels
         resolutions = block_resolutions(inner, len(block_out_channels))
@@ -71,7 +74,7 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
             in_channels=in_channels * patch_size**2,
             out_channels=out_channels * patch_size**2,
             block_out_channels=tuple(block_out_channels),
-            layers_per_block=layers_per_block,
+            layers_per_block=layers_per_block if isinstance(layers_per_block, int) else 1,
             down_block_types=down,
             up_block_types=up,
             attention_head_dim=attention_head_dim,
@@ -81,7 +84,32 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
             class_embed_type="identity",
         )
         time_embed_dim = block_out_channels[0] * 4
+        if not isinstance(layers_per_block, int):
+            self._set_level_layers(level_layers(layers_per_block, block_out_channels), down, up, time_embed_dim)
+        if not upsample_conv:  # nearest-neighbour upsampling only; the next up block's first ResNet convolves
+            for block in self.unet.up_blocks:
+                if block.upsamplers is not None:
+                    block.upsamplers = nn.ModuleList([Upsample2D(block.upsamplers[0].channels, use_conv=False)])
         self.cond_proj = nn.Linear(cond_dim, time_embed_dim, bias=False)
+
+    def _set_level_layers(self, layers: list[int], down: tuple[str, ...], up: tuple[str, ...], temb: int) -> None:
+        """Rebuild the blocks of the levels whose ResNet count is not 1 (what `self.unet` was built with), with the
+        arguments UNet2DModel gives them; up block i pops exactly the skips its down level pushed (layers + 1)."""
+        cfg = self.config
+        widths = list(cfg.block_out_channels)
+        n = len(widths)
+        common = dict(temb_channels=temb, resnet_eps=1e-5, resnet_act_fn="silu", resnet_groups=cfg.norm_num_groups,
+                      attention_head_dim=cfg.attention_head_dim, resnet_time_scale_shift="default", dropout=cfg.dropout)
+        for i, count in enumerate(layers):
+            if count == 1:
+                continue
+            self.unet.down_blocks[i] = get_down_block(
+                down[i], num_layers=count, in_channels=widths[max(i - 1, 0)], out_channels=widths[i],
+                add_downsample=i < n - 1, downsample_padding=1, downsample_type="conv", **common)
+            j = n - 1 - i  # the up block of level i
+            self.unet.up_blocks[j] = get_up_block(
+                up[j], num_layers=count + 1, in_channels=widths[max(i - 1, 0)], out_channels=widths[i],
+                prev_output_channel=widths[min(i + 1, n - 1)], add_upsample=i > 0, upsample_type="conv", **common)
 
     @property
     def cond_dim(self) -> int:
@@ -119,6 +147,8 @@ def build_unet(model_cfg: Mapping[str, Any]) -> WordConditionedUNet:
     for key in ("block_out_channels", "attention_resolutions"):
         if key in cfg:
             cfg[key] = tuple(int(v) for v in cfg[key])
+    if isinstance(cfg.get("layers_per_block"), (list, tuple)):
+        cfg["layers_per_block"] = [v if isinstance(v, bool) else int(v) for v in cfg["layers_per_block"]]
     return WordConditionedUNet(sample_size=int(size), cond_dim=int(cond_dim), **cfg)
 
 
