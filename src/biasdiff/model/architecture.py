@@ -39,7 +39,6 @@ def check_unet_config(
 ) -> None:
     """Raise ConfigError (one line, naming the key) if the UNet cannot be built for this image size. With
     `patch_size` p the blocks work on the (image_size / p)-pixel grid of patches."""
-    level_layers(layers_per_block, block_out_channels)
     if patch_size < 1 or sample_size % patch_size:
         raise ConfigError(f"config key train.unet.patch_size: {patch_size} must be at least 1 and divide image_size "
                           f"{sample_size}")
@@ -78,6 +77,7 @@ def check_unet_config(
             f"config key train.unet.attention_head_dim: {attention_head_dim} does not divide width "
             f"{block_out_channels[-1]} of the middle block's attention; use a divisor or set mid_attention: false"
         )
+    level_layers(layers_per_block, block_out_channels)
 
 
 def level_layers(layers_per_block: int | Sequence[int], block_out_channels: Sequence[int]) -> list[int]:
