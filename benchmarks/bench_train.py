@@ -42,7 +42,10 @@ from biasdiff.hardware import cpu_bf16_flags  # noqa: E402
 
 SIZE = 32
 # Issue 13's "today's fp32 default": train.unet before self-attention was dropped (config.yaml at 0901a2f).
-BASELINE_UNET = {"attention_resolutions": [8], "attention_head_dim": 24, "mid_attention": True}
+# Complete, so that config.yaml's later keys (layers_per_block per level, upsample_conv) do not leak into it.
+BASELINE_UNET = {"block_out_channels": [24, 48, 96], "layers_per_block": 1, "attention_resolutions": [8],
+                 "attention_head_dim": 24, "norm_num_groups": 8, "mid_attention": True, "cond_scale": 11.3137,
+                 "upsample_conv": True}
 # Three prompts of the default config with their words (what the timed training sees; pixels are random).
 PROMPT_WORDS = {
     "male_nurse": ["man", "nurse", "person"],
@@ -173,7 +176,7 @@ def main() -> None:
                  f"overhead vs bare {100 * (ips16 / full16 - 1):+.1f}%; {full16 / full_ips:.2f}x fp32; call wall "
                  f"{wall16:.1f} s"))
     if args.baseline:
-        base_cfg = {**cfg, "unet": {**unet, **BASELINE_UNET}}
+        base_cfg = {**cfg, "unet": {**section_defaults("train")["unet"], **BASELINE_UNET}}
         b_ips, b_flops = bare_loop(base_cfg["unet"], batch, args.steps, 2)
         rows.append((f"baseline bare loop fp32 (attention UNet), batch {batch}", f"{b_ips:.1f} img/s",
                      f"{b_flops / 1e9:.1f} GFLOP/step; default bf16 bare is {ips16 / b_ips:.2f}x this"))

@@ -73,8 +73,9 @@ def test_smoke_preset_merges_to_its_known_settings(default_raw):
         assert spec["words"] == default_raw["prompts"][name]["words"]
     train = cfg["train"]
     assert train["steps"] == 4 and train["batch_size"] == 16 and train["unet"]["block_out_channels"] == [8, 16]
+    assert train["unet"]["layers_per_block"] == [0, 1] and train["unet"]["upsample_conv"] is False
     assert train["device"] == "cpu" and train["threads"] == 1 and train["wandb"]["mode"] == "disabled"
-    assert train["optimizer"]["lr"] == 0.0005 and train["unet"]["cond_scale"] == 11.3137  # config.yaml's
+    assert train["optimizer"]["lr"] == 0.004 and train["unet"]["cond_scale"] == 11.3137  # config.yaml's
     assert (cfg["sample"]["n"], cfg["sample"]["steps"], cfg["sample"]["sampler"]) == (8, 4, "ddim")
     assert cfg["audit"]["gender_accuracy_floor"] == 0.0 and cfg["audit"]["classifier"]["members"] == 2
     assert cfg["fairface"]["fixture_max_per_split"] == 8 and cfg["fairface"]["timesteps"] == [100, 500]
@@ -98,6 +99,7 @@ def test_paper_preset_merges_to_its_known_settings(default_raw, paper_data):
     train = cfg["train"]
     assert train["steps"] is None and train["epochs"] == 81 and train["batch_size"] == 50
     assert train["unet"]["block_out_channels"] == [64, 128, 256, 256] and train["unet"]["cond_scale"] == 1.0
+    assert train["unet"]["layers_per_block"] == 2 and train["unet"]["upsample_conv"] is True  # the seed's UNet
     assert (train["optimizer"]["lr"], train["optimizer"]["eps"]) == (0.0001, 0.00001)  # eps: config.yaml's
     assert train["ema"]["warmup"] is False and train["ema"]["start_step"] == 2000 and train["ema"]["decay"] == 0.995
     assert (cfg["sample"]["sampler"], cfg["sample"]["n"], cfg["sample"]["guidance_scale"]) == ("ddpm", 1000, 3.0)
