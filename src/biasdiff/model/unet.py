@@ -94,22 +94,26 @@ class WordConditionedUNet(ModelMixin, ConfigMixin):
 
     def _set_level_layers(self, layers: list[int], down: tuple[str, ...], up: tuple[str, ...], temb: int) -> None:
         """Rebuild the blocks of the levels whose ResNet count is not 1 (what `self.unet` was built with), with the
-        arguments UNet2DModel gives them; up block i pops exactly the skips its down level pushed (layers + 1)."""
-        cfg = self.config
-        widths = list(cfg.block_out_channels)
+        arguments UNet2DModel gave them (read from its config); up block i pops exactly the skips its down level
+        pushed (layers + 1)."""
+        u = self.unet.config
+        widths = list(u.block_out_channels)
         n = len(widths)
-        common = dict(temb_channels=temb, resnet_eps=1e-5, resnet_act_fn="silu", resnet_groups=cfg.norm_num_groups,
-                      attention_head_dim=cfg.attention_head_dim, resnet_time_scale_shift="default", dropout=cfg.dropout)
+        common = dict(temb_channels=temb, resnet_eps=u.norm_eps, resnet_act_fn=u.act_fn, resnet_groups=u.norm_num_groups,
+                      attention_head_dim=u.attention_head_dim, resnet_time_scale_shift=u.resnet_time_scale_shift,
+                      dropout=u.dropout)
         for i, count in enumerate(layers):
             if count == 1:
                 continue
             self.unet.down_blocks[i] = get_down_block(
                 down[i], num_layers=count, in_channels=widths[max(i - 1, 0)], out_channels=widths[i],
-                add_downsample=i < n - 1, downsample_padding=1, downsample_type="conv", **common)
+                add_downsample=i < n - 1, downsample_padding=u.downsample_padding, downsample_type=u.downsample_type,
+                **common)
             j = n - 1 - i  # the up block of level i
             self.unet.up_blocks[j] = get_up_block(
                 up[j], num_layers=count + 1, in_channels=widths[max(i - 1, 0)], out_channels=widths[i],
-                prev_output_channel=widths[min(i + 1, n - 1)], add_upsample=i > 0, upsample_type="conv", **common)
+                prev_output_channel=widths[min(i + 1, n - 1)], add_upsample=i > 0, upsample_type=u.upsample_type,
+                **common)
 
     @property
     def cond_dim(self) -> int:
@@ -147,8 +151,8 @@ def build_unet(model_cfg: Mapping[str, Any]) -> WordConditionedUNet:
     for key in ("block_out_channels", "attention_resolutions"):
         if key in cfg:
             cfg[key] = tuple(int(v) for v in cfg[key])
-    if isinstance(cfg.get("layers_per_block"), (list, tuple)):
-        cfg["layers_per_block"] = [v if isinstance(v, bool) else int(v) for v in cfg["layers_per_block"]]
+    if isinstance(cfg.get("layers_per_block"), tuple):
+        cfg["layers_per_block"] = list(cfg["layers_per_block"])  # config.json stores a list
     return WordConditionedUNet(sample_size=int(size), cond_dim=int(cond_dim), **cfg)
 
 
